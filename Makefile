@@ -1,0 +1,33 @@
+# Cutout: `make run` starts everything, `make test` runs the checks. Both set up .venv first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint model migrate check-ledger bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(STAMP)
+
+migrate: $(STAMP)
+	$(PY) -m core migrate
+
+run: $(STAMP) migrate
+	$(PY) -m core check-ledger
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check-ledger: $(STAMP)
+	$(PY) -m core check-ledger
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

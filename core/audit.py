@@ -1,0 +1,55 @@
+"""The ledger's invariants, checked for every user and every job."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+from core.models import Job, Transaction, User
+
+
+@dataclass(frozen=True)
+class Problem:
+    user_id: int
+    message: str
+
+
+def check_ledger() -> list[Problem]:
+    """Every broken invariant: buckets equal their ledger sums and are never negative, each
+    running balance_after matches, a job nets exactly its price unless it failed or was
+    cancelled (then zero: charged once, refunded once), and a finished job has no pending charge."""
+    problems: list[Problem] = []
+    sums: dict[tuple[int, str], int] = defaultdict(int)
+    for row in Transaction.select().order_by(Transaction.id):
+        key = (row.user_id, row.bucket)
+        sums[key] += row.amount
+        if sums[key] != row.balance_after:
+            problems.append(Problem(row.user_id, f"ledger row {row.id}: balance_after {row.balance_after} "
+                                                 f"but the {row.bucket} entries sum to {sums[key]}"))
+    for user in User.select(User.id, User.bonus_credits, User.paid_credits):
+        for bucket, held in (("bonus", user.bonus_credits), ("paid", user.paid_credits)):
+            if held < 0:
+                problems.append(Problem(user.id, f"{bucket} credits are negative ({held})"))
+            if held != sums[(user.id, bucket)]:
+                problems.append(Problem(user.id, f"{bucket} credits are {held} but the ledger sums to "
+                                                 f"{sums[(user.id, bucket)]}"))
+    problems.extend(_job_problems())
+    return problems
+
+
+def _job_problems() -> list[Problem]:
+    problems = []
+    net: dict[str, int] = defaultdict(int)
+    pending: dict[str, int] = defaultdict(int)
+    for row in Transaction.select().where(Transaction.job.is_null(False)):
+        net[str(row.job_id)] += row.amount
+        pending[str(row.job_id)] += row.status == "pending"
+    for job in Job.select(Job.id, Job.user, Job.status, Job.price):
+        job_id = str(job.id)
+        expected = 0 if job.status in ("failed", "cancelled") else -job.price
+        if net[job_id] != expected:
+            problems.append(Problem(job.user_id, f"job {job_id} ({job.status}) nets {net[job_id]} credits, "
+                                                 f"expected {expected}"))
+        if pending[job_id] and job.status in ("done", "failed", "cancelled"):
+            problems.append(Problem(job.user_id, f"job {job_id} is {job.status} but its charge is still pending"))
+    return problems

@@ -1,0 +1,93 @@
+"""`python -m core`: migrate, create-admin, seed-demo, check-ledger, purge."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from core import accounts, audit, demo, migrations, retention
+from core.bootstrap import start
+from core.errors import CutoutError
+from core.models import User
+from core.storage import Storage
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Cutout administration.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("migrate", help="apply pending schema migrations (safe to run twice)")
+    admin = commands.add_parser("create-admin", help="create an admin, or promote an existing user")
+    admin.add_argument("--email", required=True)
+    commands.add_parser("seed-demo", help="add three demo users with a ledger history")
+    commands.add_parser("check-ledger", help="verify the ledger's invariants for every user")
+    purge = commands.add_parser("purge", help="delete the files of old finished jobs")
+    purge.add_argument("--older-than", default=None, help="an age such as 30d, 12h or 90m")
+    args = parser.parse_args(argv)
+
+    settings = start()
+    try:
+        return COMMANDS[args.command](args, settings)
+    except CutoutError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _migrate(args, settings) -> int:
+    applied = migrations.migrate()
+    print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+def _create_admin(args, settings) -> int:
+    email = accounts.normalize_email(args.email)
+    existing = User.get_or_none(User.email == email)
+    if existing:
+        accounts.promote_to_admin(existing.id)
+        print(f"{email} is now an admin")
+        return 0
+    password = settings.admin_password or getpass.getpass(f"Password for {email}: ")
+    user = accounts.register_email_user(email, password)
+    accounts.promote_to_admin(user.id)
+    print(f"created admin {email}")
+    return 0
+
+
+def _seed_demo(args, settings) -> int:
+    for user in demo.seed_demo(settings.signup_bonus_credits, settings.price_per_image):
+        print(f"user {user.id} {user.display_name}: {user.balance.bonus} bonus + {user.balance.paid} paid credits")
+    return 0
+
+
+def _check_ledger(args, settings) -> int:
+    problems = audit.check_ledger()
+    for problem in problems:
+        print(f"user {problem.user_id}: {problem.message}")
+    if problems:
+        users = sorted({p.user_id for p in problems})
+        print(f"ledger check FAILED for {len(users)} user(s): {', '.join(map(str, users))}")
+        return 1
+    print(f"ledger OK for {User.select().count()} user(s)")
+    return 0
+
+
+def _purge(args, settings) -> int:
+    try:
+        age = retention.parse_age(args.older_than or f"{settings.purge_older_than_days}d")
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    count = retention.purge_files(Storage(settings.storage_dir), age)
+    print(f"purged the files of {count} job(s)")
+    return 0
+
+
+COMMANDS = {
+    "migrate": _migrate,
+    "create-admin": _create_admin,
+    "seed-demo": _seed_demo,
+    "check-ledger": _check_ledger,
+    "purge": _purge,
+}
+
+

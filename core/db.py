@@ -1,0 +1,61 @@
+"""The database handle: SQLite (WAL) by default, pooled PostgreSQL when DATABASE_URL says so."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from peewee import Database, DatabaseProxy, SqliteDatabase
+from playhouse.pool import PooledPostgresqlDatabase
+
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+# Models bind to this proxy; `connect_database` points it at the real database.
+db = DatabaseProxy()
+
+
+def make_database(url: str, pool_size: int = 10) -> Database:
+    """Build (but do not open) the database named by a sqlite:/// or postgresql:// URL."""
+    if url.startswith("sqlite:///"):
+        path = url[len("sqlite:///"):]
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # IMMEDIATE takes the write lock at BEGIN, so two writers queue on
+        # busy_timeout instead of failing when a read lock cannot be upgraded.
+        return SqliteDatabase(
+            path,
+            lock_type="IMMEDIATE",
+            pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1, "synchronous": "normal"},
+        )
+    parsed = urlparse(url)
+    return PooledPostgresqlDatabase(
+        unquote(parsed.path.lstrip("/")),
+        host=parsed.hostname,
+        port=parsed.port or 5432,
+        user=unquote(parsed.username) if parsed.username else None,
+        password=unquote(parsed.password) if parsed.password else None,
+        max_connections=pool_size,
+        stale_timeout=300,
+        timeout=30,
+    )
+
+
+def connect_database(settings: Settings) -> Database:
+    """Point the models at the configured database and return it."""
+    database = make_database(settings.database_url, settings.db_pool_size)
+    db.initialize(database)
+    return database
+
+
+def is_postgres() -> bool:
+    """True when the models are bound to PostgreSQL."""
+    return isinstance(db.obj, PooledPostgresqlDatabase)
+
+
+def for_update(query):
+    """Lock the selected rows where the database can (PostgreSQL); SQLite's IMMEDIATE
+    transactions already serialise writers."""
+    return query.for_update() if getattr(db.obj, "for_update", False) else query

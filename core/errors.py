@@ -1,0 +1,128 @@
+"""Domain errors: every front end turns these into a chat reply or an HTTP status."""
+
+
+class CutoutError(Exception):
+    """Base of every domain error; `code` is stable and machine-readable."""
+
+    code = "error"
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or self.__doc__)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class SettingsError(CutoutError):
+    """A setting is missing or malformed."""
+
+    code = "bad_setting"
+
+
+class UserNotFound(CutoutError):
+    """No such user."""
+
+    code = "user_not_found"
+
+
+class UserBlocked(CutoutError):
+    """This account is blocked."""
+
+    code = "user_blocked"
+
+
+class EmailTaken(CutoutError):
+    """This email is already registered."""
+
+    code = "email_taken"
+
+
+class InvalidEmail(CutoutError):
+    """This is not a valid email address."""
+
+    code = "invalid_email"
+
+
+class WeakPassword(CutoutError):
+    """The password is too weak."""
+
+    code = "weak_password"
+
+
+class InvalidCredentials(CutoutError):
+    """Wrong email or password."""
+
+    code = "invalid_credentials"
+
+
+class InvalidAmount(CutoutError):
+    """The amount is not valid."""
+
+    code = "invalid_amount"
+
+
+class ReasonRequired(CutoutError):
+    """A reason is required."""
+
+    code = "reason_required"
+
+
+class InsufficientCredits(CutoutError):
+    """Not enough credits."""
+
+    code = "insufficient_credits"
+
+
+class TooManyJobs(CutoutError):
+    """Too many jobs are already in progress."""
+
+    code = "too_many_jobs"
+
+
+class JobNotFound(CutoutError):
+    """No such job."""
+
+    code = "job_not_found"
+
+
+class JobNotReady(CutoutError):
+    """The job has not finished yet."""
+
+    code = "job_not_ready"
+
+
+class InvalidJobState(CutoutError):
+    """The job is not in a state that allows this."""
+
+    code = "invalid_job_state"
+
+
+class InvalidOptions(CutoutError):
+    """The output options are not valid."""
+
+    code = "invalid_options"
+
+
+class InvalidImage(CutoutError):
+    """The file is not an image that can be processed."""
+
+    code = "invalid_image"
+
+
+class ImageTooLarge(CutoutError):
+    """The image is too large."""
+
+    code = "image_too_large"
+
+
+class QueueUnavailable(CutoutError):
+    """The job queue cannot be reached."""
+
+    code = "queue_unavailable"
+
+
+class InvalidToken(CutoutError):
+    """The token is invalid or expired."""
+
+    code = "invalid_token"

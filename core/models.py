@@ -1,0 +1,127 @@
+"""Peewee models: fields, constraints and named queries; no workflows."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from peewee import (
+    BooleanField,
+    CharField,
+    Check,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+    UUIDField,
+)
+
+from core.db import db
+
+
+def utcnow() -> datetime:
+    """Naive UTC now: both databases store it the same way."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class User(BaseModel):
+    telegram_id = IntegerField(null=True, unique=True)
+    username = CharField(max_length=64, null=True)
+    first_name = CharField(max_length=128, null=True)
+    last_name = CharField(max_length=128, null=True)
+    email = CharField(max_length=254, null=True, unique=True)  # stored lower-cased
+    password_hash = CharField(max_length=255, null=True)
+    is_admin = BooleanField(default=False)
+    is_blocked = BooleanField(default=False)
+    language = CharField(max_length=8, default="en")
+    bonus_credits = IntegerField(default=0, constraints=[Check("bonus_credits >= 0")])
+    paid_credits = IntegerField(default=0, constraints=[Check("paid_credits >= 0")])
+    # JSON of the user's default output options (see core.options).
+    settings = TextField(default="{}")
+    # Bumped to revoke every token issued before (password change, new API key).
+    token_version = IntegerField(default=0)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "users"
+
+    @classmethod
+    def search(cls, q: str = ""):
+        query = cls.select().order_by(cls.id)
+        if q:
+            pattern = f"%{q.lower()}%"
+            query = query.where(
+                cls.email ** pattern | cls.username ** pattern | cls.first_name ** pattern
+            )
+        return query
+
+
+class Job(BaseModel):
+    id = UUIDField(primary_key=True, default=uuid.uuid4)
+    user = ForeignKeyField(User, backref="jobs", on_delete="RESTRICT")
+    source = CharField(max_length=16)  # telegram | api
+    chat_id = IntegerField(null=True)
+    message_id = IntegerField(null=True)
+    status_message_id = IntegerField(null=True)
+    options = TextField(default="{}")  # JSON, see core.options.JobOptions
+    status = CharField(max_length=16, default="queued", index=True)
+    attempts = IntegerField(default=0)
+    error = TextField(null=True)
+    price = IntegerField(constraints=[Check("price >= 0")])
+    input_key = CharField(max_length=128, null=True)
+    output_key = CharField(max_length=128, null=True)
+    input_name = CharField(max_length=255, null=True)
+    input_bytes = IntegerField(null=True)
+    output_content_type = CharField(max_length=64, null=True)
+    width = IntegerField(null=True)
+    height = IntegerField(null=True)
+    created_at = DateTimeField(default=utcnow, index=True)
+    queued_at = DateTimeField(default=utcnow)  # last (re)publish, for the sweeper
+    started_at = DateTimeField(null=True)
+    finished_at = DateTimeField(null=True)
+    delivered_at = DateTimeField(null=True)
+    delivery_error = TextField(null=True)
+    purged_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "jobs"
+
+    @classmethod
+    def for_user(cls, user_id: int):
+        return cls.select().where(cls.user == user_id).order_by(cls.created_at.desc(), cls.id)
+
+    @classmethod
+    def in_flight(cls, user_id: int):
+        return cls.select().where(cls.user == user_id, cls.status.in_(("queued", "processing")))
+
+
+class Transaction(BaseModel):
+    """One ledger row. Rows are never deleted and their amounts never change."""
+
+    user = ForeignKeyField(User, backref="transactions", on_delete="RESTRICT")
+    kind = CharField(max_length=16)  # signup_bonus | topup | charge | refund | adjustment
+    amount = IntegerField()  # signed
+    bucket = CharField(max_length=8, constraints=[Check("bucket IN ('bonus', 'paid')")])
+    status = CharField(max_length=16, default="completed")  # pending | completed | refunded
+    balance_after = IntegerField()
+    job = ForeignKeyField(Job, null=True, backref="transactions", on_delete="RESTRICT")
+    payment_id = CharField(max_length=255, null=True, unique=True)
+    note = TextField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "transactions"
+
+    @classmethod
+    def for_user(cls, user_id: int):
+        return cls.select().where(cls.user == user_id).order_by(cls.id.desc())
+
+
+ALL_MODELS = [User, Job, Transaction]

@@ -1,0 +1,150 @@
+"""Configuration: one frozen object built from the environment (and `.env`) at start."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from core.errors import SettingsError
+
+DEFAULT_SQLITE_URL = "sqlite:///var/cutout.db"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of every process; see `.env.example` for what each one does."""
+
+    app_env: str = "development"
+    database_url: str = DEFAULT_SQLITE_URL
+    db_pool_size: int = 10
+    price_per_image: int = 1
+    signup_bonus_credits: int = 3
+    storage_dir: str = "var/storage"
+    amqp_url: str = ""
+    input_queue: str = "input_queue"
+    result_queue: str = "result_queue"
+    dead_letter_queue: str = "dead_letter_queue"
+    amqp_heartbeat: int = 60
+    worker_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    max_attempts: int = 3
+    retry_backoff_seconds: float = 2.0
+    stuck_job_seconds: int = 600
+    sweep_interval_seconds: int = 60
+    rembg_model: str = "isnet-general-use"
+    rembg_model_path: str = ""
+    model_dir: str = "var/models"
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 40_000_000
+    max_jobs_in_flight: int = 3
+    purge_older_than_days: int = 30
+    telegram_bot_token: str = ""
+    telegram_webhook_url: str = ""
+    telegram_webhook_secret: str = ""
+    telegram_webhook_listen: str = "0.0.0.0"
+    telegram_webhook_port: int = 8443
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_file_base_url: str = "https://api.telegram.org/file/bot"
+    credit_packages: str = "10:50,50:200,200:600"
+    panel_host: str = "127.0.0.1"
+    panel_port: int = 8000
+    panel_workers: int = 2
+    public_url: str = "http://127.0.0.1:8000"
+    jwt_secret: str = ""
+    jwt_ttl_seconds: int = 3600
+    api_token_ttl_days: int = 365
+    admin_email: str = ""
+    admin_password: str = ""
+    log_level: str = "INFO"
+    log_format: str = "text"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+    @property
+    def storage_path(self) -> Path:
+        return Path(self.storage_dir)
+
+
+# Values that must be one of a fixed set.
+_CHOICES = {
+    "app_env": {"development", "production", "test"},
+    "log_format": {"text", "json"},
+    "log_level": {"DEBUG", "INFO", "WARNING", "ERROR"},
+}
+# Integers that must be at least this much.
+_MINIMUM = {
+    "price_per_image": 1,
+    "signup_bonus_credits": 0,
+    "db_pool_size": 1,
+    "worker_threads": 1,
+    "max_attempts": 1,
+    "max_upload_bytes": 1,
+    "max_pixels": 1,
+    "max_jobs_in_flight": 1,
+    "panel_port": 1,
+    "jwt_ttl_seconds": 1,
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> Settings:
+    """Build Settings from `.env` overlaid by the environment; raise SettingsError on a bad value."""
+    source: dict[str, str | None] = {}
+    if env_file and Path(env_file).is_file():
+        source.update(dotenv_values(env_file))
+    source.update(os.environ if environ is None else environ)
+    values = {}
+    for f in fields(Settings):
+        raw = source.get(f.name.upper())
+        if raw is None or raw == "" and f.type != "str":
+            continue
+        values[f.name] = _convert(f.name, f.type, raw.strip())
+    settings = Settings(**values)
+    _validate(settings)
+    return settings
+
+
+def _convert(name: str, kind: str, raw: str) -> object:
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{name.upper()} must be a number, got {raw!r}") from None
+    return raw
+
+
+def _validate(settings: Settings) -> None:
+    for name, allowed in _CHOICES.items():
+        value = getattr(settings, name)
+        if value not in allowed:
+            raise SettingsError(f"{name.upper()} must be one of {', '.join(sorted(allowed))}, got {value!r}")
+    for name, minimum in _MINIMUM.items():
+        if getattr(settings, name) < minimum:
+            raise SettingsError(f"{name.upper()} must be at least {minimum}")
+    if not settings.database_url.startswith(("sqlite:///", "postgres://", "postgresql://")):
+        raise SettingsError("DATABASE_URL must start with sqlite:/// or postgresql://")
+    if settings.amqp_url and not settings.amqp_url.startswith(("amqp://", "amqps://")):
+        raise SettingsError("AMQP_URL must start with amqp:// or amqps://")
+    if settings.app_env == "production" and len(settings.jwt_secret) < 32:
+        raise SettingsError("JWT_SECRET must be set to at least 32 characters in production")
+    parse_packages(settings.credit_packages)
+
+
+def parse_packages(spec: str) -> list[tuple[int, int]]:
+    """Parse CREDIT_PACKAGES ("credits:stars,...") into (credits, stars) pairs."""
+    packages = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        try:
+            credits, stars = (int(x) for x in item.split(":"))
+        except ValueError:
+            raise SettingsError(f"CREDIT_PACKAGES item {item!r} must look like credits:stars") from None
+        if credits < 1 or stars < 1:
+            raise SettingsError(f"CREDIT_PACKAGES item {item!r} must be positive")
+        packages.append((credits, stars))
+    return packages

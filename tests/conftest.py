@@ -1,0 +1,135 @@
+"""Shared fixtures: settings, a clean database (SQLite and PostgreSQL), storage, the in-process queue."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from urllib.parse import urlparse, urlunparse
+
+import psycopg2
+import pytest
+
+from core import migrations
+from core.db import connect_database, db
+from core.models import ALL_MODELS
+from core.queue import MemoryQueue
+from core.settings import Settings, load_settings
+from core.storage import Storage
+
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require_service(variable: str, what: str) -> str:
+    """The service URL from the environment; skip without it, but fail under CI=true."""
+    url = os.environ.get(variable)
+    if not url:
+        message = f"{what} tests need {variable}"
+        if IN_CI:
+            pytest.fail(f"{message}, and CI=true makes a missing service a failure")
+        pytest.skip(message)
+    return url
+
+
+def make_settings(tmp_path, **overrides) -> Settings:
+    """Settings for a test: everything under tmp_path, no .env, overrides by setting name."""
+    environ = {
+        "APP_ENV": "test",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/test.db",
+        "STORAGE_DIR": str(tmp_path / "storage"),
+        "MODEL_DIR": str(tmp_path / "models"),
+        "JWT_SECRET": "test-secret-" + "x" * 40,
+        "WORKER_THREADS": "1",
+    }
+    environ.update({key.upper(): str(value) for key, value in overrides.items()})
+    return load_settings(environ, env_file=None)
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """A PostgreSQL database of this test session's own, dropped at the end."""
+    base = require_service("TEST_DATABASE_URL", "PostgreSQL")
+    name = f"cutout_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(base)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    url = urlunparse(urlparse(base)._replace(path="/" + name))
+    yield url
+    if getattr(db.obj, "close_all", None):
+        db.obj.close_all()
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_url):
+    """The session's PostgreSQL database, migrated once."""
+    database = connect_database(make_settings_for_url(pg_url))
+    migrations.migrate()
+    return database
+
+
+def make_settings_for_url(url: str) -> Settings:
+    return load_settings({"APP_ENV": "test", "DATABASE_URL": url, "DB_POOL_SIZE": "60"}, env_file=None)
+
+
+def _truncate(database) -> None:
+    tables = ", ".join(model._meta.table_name for model in ALL_MODELS)
+    database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request):
+    """Run a test once on SQLite and once on PostgreSQL."""
+    return request.param
+
+
+@pytest.fixture
+def database_url(backend, tmp_path, request):
+    """A clean, migrated database of the chosen back end, bound to the models."""
+    if backend == "postgres":
+        database = request.getfixturevalue("pg_database")
+        db.initialize(database)
+        _truncate(database)
+        yield request.getfixturevalue("pg_url")
+        return
+    url = f"sqlite:///{tmp_path}/test.db"
+    database = connect_database(make_settings_for_url(url))
+    migrations.migrate()
+    yield url
+    database.close()
+
+
+@pytest.fixture
+def settings(tmp_path, database_url) -> Settings:
+    """Test settings pointing at the clean database; tests replace() what they need."""
+    return make_settings(tmp_path, database_url=database_url)
+
+
+@pytest.fixture
+def pg_settings(tmp_path, pg_database, pg_url) -> Settings:
+    """Settings on a clean PostgreSQL only (for locking and concurrency tests)."""
+    db.initialize(pg_database)
+    _truncate(pg_database)
+    return make_settings(tmp_path, database_url=pg_url, db_pool_size=60)
+
+
+@pytest.fixture
+def sqlite_settings(tmp_path) -> Settings:
+    """Settings on a fresh SQLite file only (for tests whose subject is not the database)."""
+    settings = make_settings(tmp_path)
+    database = connect_database(settings)
+    migrations.migrate()
+    yield settings
+    database.close()
+
+
+@pytest.fixture
+def storage(settings) -> Storage:
+    return Storage(settings.storage_dir)
+
+
+@pytest.fixture
+def memory_queue(settings) -> MemoryQueue:
+    return MemoryQueue(settings)
