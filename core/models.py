@@ -124,4 +124,15 @@ class Transaction(BaseModel):
         return cls.select().where(cls.user == user_id).order_by(cls.id.desc())
 
 
-ALL_MODELS = [User, Job, Transaction]
+class UsedLoginLink(BaseModel):
+    """The id of a one-time sign-in link that has been redeemed (see core.tokens)."""
+
+    jti = CharField(primary_key=True, max_length=64)
+    user = ForeignKeyField(User, backref="used_login_links", on_delete="CASCADE")
+    used_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "used_login_links"
+
+
+ALL_MODELS = [User, Job, Transaction, UsedLoginLink]

@@ -1,0 +1,144 @@
+"""Signed tokens (pyjwt, HS256): sign-in tokens, API keys and one-time sign-in links.
+
+Every token carries `sub` (the user id), `role`, `iat`, `exp`, `ver` (the user's token_version,
+so bumping it revokes every older token) and `typ` (access | api | login).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from peewee import IntegrityError
+
+from core import accounts
+from core.db import db
+from core.errors import InvalidToken, SettingsError, UserNotFound
+from core.models import UsedLoginLink
+from core.settings import Settings
+from core.views import UserView
+
+logger = logging.getLogger(__name__)
+
+ALGORITHM = "HS256"
+REQUIRED_CLAIMS = ["sub", "role", "iat", "exp", "ver", "typ"]
+TYPES = ("access", "api", "login")
+LOGIN_LINK_TTL_SECONDS = 600
+LOGIN_LINK_PATH = "/login/link/"
+
+_dev_secret: str | None = None
+_dev_secret_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: int
+    role: str  # "admin" only while both the token and the account say so
+    typ: str
+
+
+def signing_secret(settings: Settings) -> str:
+    """JWT_SECRET; in development without one, a random secret that lives as long as the process."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    if settings.app_env != "development":
+        raise SettingsError("JWT_SECRET must be set outside development")
+    global _dev_secret
+    with _dev_secret_lock:
+        if _dev_secret is None:
+            _dev_secret = secrets.token_urlsafe(48)
+            logger.warning("JWT_SECRET is empty: using a random secret; every token dies with this process")
+        return _dev_secret
+
+
+def role_of(user: UserView) -> str:
+    """The role a user's tokens carry."""
+    return "admin" if user.is_admin else "user"
+
+
+def _encode(user: UserView, typ: str, ttl: timedelta, settings: Settings, **extra) -> str:
+    now = datetime.now(UTC)
+    payload = {"sub": str(user.id), "role": role_of(user), "iat": now, "exp": now + ttl,
+               "ver": user.token_version, "typ": typ, **extra}
+    return jwt.encode(payload, signing_secret(settings), algorithm=ALGORITHM)
+
+
+def issue_access_token(user: UserView, settings: Settings) -> str:
+    """A sign-in token for the API and the browser, valid JWT_TTL_SECONDS."""
+    return _encode(user, "access", timedelta(seconds=settings.jwt_ttl_seconds), settings)
+
+
+def issue_api_key(user_id: int, settings: Settings) -> str:
+    """A long-lived personal API key; revokes every token issued before (including older keys)."""
+    user = accounts.revoke_tokens(user_id)
+    return _encode(user, "api", timedelta(days=settings.api_token_ttl_days), settings)
+
+
+def issue_login_link(user_id: int, settings: Settings) -> str:
+    """A short-lived, single-use URL that signs the user in to the web page."""
+    user = accounts.require_active(user_id)
+    token = _encode(user, "login", timedelta(seconds=LOGIN_LINK_TTL_SECONDS), settings,
+                    jti=uuid.uuid4().hex)
+    return settings.public_url.rstrip("/") + LOGIN_LINK_PATH + token
+
+
+def _decode(token: str, settings: Settings) -> dict:
+    if not isinstance(token, str) or not token:
+        raise InvalidToken("A token is required.")
+    try:
+        # algorithms is pinned: `alg: none` and any other algorithm are refused by pyjwt.
+        return jwt.decode(token, signing_secret(settings), algorithms=[ALGORITHM],
+                          options={"require": REQUIRED_CLAIMS})
+    except jwt.ExpiredSignatureError:
+        raise InvalidToken("The token has expired.") from None
+    except jwt.InvalidTokenError:
+        raise InvalidToken("The token is invalid.") from None
+
+
+def _check_user(payload: dict) -> tuple[UserView, TokenClaims]:
+    try:
+        user_id = int(payload["sub"])
+        user = accounts.get_user(user_id)
+    except (ValueError, TypeError, UserNotFound):
+        raise InvalidToken("The token is invalid.") from None
+    if payload["typ"] not in TYPES or payload["ver"] != user.token_version:
+        raise InvalidToken("The token has been revoked.")
+    if user.is_blocked:
+        raise InvalidToken("This account is blocked.")
+    role = "admin" if payload["role"] == "admin" and user.is_admin else "user"
+    return user, TokenClaims(user_id=user.id, role=role, typ=payload["typ"])
+
+
+def verify_token(token: str, settings: Settings) -> TokenClaims:
+    """The claims of a valid access token or API key; raise InvalidToken otherwise."""
+    return verify_token_user(token, settings)[1]
+
+
+def verify_token_user(token: str, settings: Settings) -> tuple[UserView, TokenClaims]:
+    """Like verify_token, also returning the user it loaded (saves a second query)."""
+    payload = _decode(token, settings)
+    if payload.get("typ") == "login":
+        raise InvalidToken("A sign-in link is not an access token.")
+    return _check_user(payload)
+
+
+def redeem_login_link(token: str, settings: Settings) -> UserView:
+    """The user of a one-time sign-in link (the token part of the URL); it cannot be used again."""
+    if isinstance(token, str) and LOGIN_LINK_PATH in token:
+        token = token.rsplit(LOGIN_LINK_PATH, 1)[1]
+    payload = _decode(token, settings)
+    if payload["typ"] != "login" or not payload.get("jti"):
+        raise InvalidToken("This is not a sign-in link.")
+    user, _ = _check_user(payload)
+    try:
+        with db.atomic():
+            UsedLoginLink.create(jti=str(payload["jti"])[:64], user=user.id)
+    except IntegrityError:
+        raise InvalidToken("This sign-in link has already been used.") from None
+    logger.info("user %s signed in with a one-time link", user.id)
+    return user
