@@ -126,3 +126,9 @@ class InvalidToken(CutoutError):
     """The token is invalid or expired."""
 
     code = "invalid_token"
+
+
+class ModelUnavailable(SettingsError):
+    """The background-removal model is not installed; run `make model`."""
+
+    code = "model_unavailable"

@@ -133,3 +133,11 @@ def storage(settings) -> Storage:
 @pytest.fixture
 def memory_queue(settings) -> MemoryQueue:
     return MemoryQueue(settings)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory):
+    """A tiny ONNX model (red subject -> opaque) that loads through rembg's dis_custom session."""
+    from tests.support.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny.onnx")

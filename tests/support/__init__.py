@@ -1,0 +1,1 @@
+"""Helpers shared by tests: small models and images made on the fly."""

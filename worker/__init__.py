@@ -1,0 +1,1 @@
+"""The worker: consumes jobs from the queue and cuts out backgrounds with rembg."""
