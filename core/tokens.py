@@ -29,7 +29,9 @@ ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "role", "iat", "exp", "ver", "typ"]
 TYPES = ("access", "api", "login")
 LOGIN_LINK_TTL_SECONDS = 600
-LOGIN_LINK_PATH = "/login/link/"
+# The token rides in the URL fragment: browsers never send it to the server on the GET (so it
+# stays out of access logs), and link previewers cannot redeem it; the page POSTs it.
+LOGIN_LINK_PATH = "/login/link#"
 
 _dev_secret: str | None = None
 _dev_secret_lock = threading.Lock()

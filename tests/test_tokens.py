@@ -145,17 +145,17 @@ def test_login_link_signs_in_once(settings, user):
 
 
 def test_login_link_accepts_the_bare_token(settings, user):
-    token = tokens.issue_login_link(user.id, settings).rsplit("/", 1)[1]
+    token = tokens.issue_login_link(user.id, settings).rsplit("#", 1)[1]
     assert tokens.redeem_login_link(token, settings).id == user.id
 
 
 def test_login_link_is_short_lived(settings, user):
-    claims = _claims(tokens.issue_login_link(user.id, settings).rsplit("/", 1)[1])
+    claims = _claims(tokens.issue_login_link(user.id, settings).rsplit("#", 1)[1])
     assert claims["exp"] - claims["iat"] == tokens.LOGIN_LINK_TTL_SECONDS <= 900
 
 
 def test_login_link_is_not_an_access_token(settings, user):
-    token = tokens.issue_login_link(user.id, settings).rsplit("/", 1)[1]
+    token = tokens.issue_login_link(user.id, settings).rsplit("#", 1)[1]
     with pytest.raises(InvalidToken):
         tokens.verify_token(token, settings)
 
