@@ -190,14 +190,24 @@ def record_delivery(job_id, error: str | None = None) -> bool:
                     .where(Job.id == _job(job_id).id, Job.delivered_at.is_null()).execute())
 
 
+def _stuck_since(older_than_seconds: int):
+    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
+    return ((Job.status == "queued") & (Job.queued_at < cutoff)
+            | (Job.status == "processing") & (Job.started_at < cutoff))
+
+
 def stuck_jobs(older_than_seconds: int) -> list[str]:
     """Jobs queued or processing for longer than the timeout (a lost publish, a dead worker)."""
-    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    query = Job.select(Job.id).where(
-        (Job.status == "queued") & (Job.queued_at < cutoff)
-        | (Job.status == "processing") & (Job.started_at < cutoff)
-    )
+    query = Job.select(Job.id).where(_stuck_since(older_than_seconds))
     return [str(job.id) for job in query]
+
+
+def claim_stuck_job(job_id, older_than_seconds: int) -> bool:
+    """Like mark_republished, but only if the job is still stuck: of several sweepers (or a
+    sweeper and a worker) at most one wins, so a job is not published twice needlessly."""
+    with db.atomic():
+        return bool(Job.update(status="queued", queued_at=utcnow())
+                    .where(Job.id == _job(job_id).id, _stuck_since(older_than_seconds)).execute())
 
 
 def mark_republished(job_id) -> None:

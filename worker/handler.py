@@ -1,0 +1,155 @@
+"""One job message, handled to its end. Idempotent: the database, not the message, is the truth."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from core import jobs
+from core.db import db
+from core.errors import ImageTooLarge, InvalidImage, JobNotFound, QueueUnavailable
+from core.queue import JobQueue, Reject
+from core.settings import Settings
+from core.storage import Storage, output_key
+from core.views import JobView
+
+logger = logging.getLogger(__name__)
+
+# A retry never waits longer than this, however many attempts are allowed.
+MAX_RETRY_DELAY_SECONDS = 300.0
+# Tries of the final result event before it is given up (the job itself is already done).
+RESULT_PUBLISH_TRIES = 3
+
+Process = Callable[..., object]  # worker.pipeline.process_image or a stand-in of the same shape
+
+
+def default_process() -> Process:
+    """The real pipeline (imported late: it pulls in rembg and onnxruntime)."""
+    from worker.pipeline import process_image
+
+    return process_image
+
+
+def retry_delay(settings: Settings, attempt: int) -> float:
+    """RETRY_BACKOFF_SECONDS after the first attempt, doubling after each later one."""
+    return min(settings.retry_backoff_seconds * 2 ** max(attempt - 1, 0), MAX_RETRY_DELAY_SECONDS)
+
+
+class JobHandler:
+    """The queue handler of input_queue: returns when the message may be acked, raises Reject
+    for a message that can never succeed."""
+
+    def __init__(self, settings: Settings, queue: JobQueue, storage: Storage, session,
+                 stop: threading.Event, process: Process | None = None):
+        self.settings, self.queue, self.storage, self.session, self.stop = settings, queue, storage, session, stop
+        self.process = process or default_process()
+        self._in_hand: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, message: dict) -> None:
+        try:
+            self._handle(message)
+        finally:
+            # Back to the pool between messages: an idle worker holds no database connection.
+            if not db.is_closed():
+                db.close()
+
+    def _handle(self, message: dict) -> None:
+        job_id = str(message["job_id"])
+        log = logging.LoggerAdapter(logger, {"job_id": job_id})
+        try:
+            job = jobs.get_job(job_id)
+        except JobNotFound:
+            raise Reject(f"job {job_id} does not exist") from None
+        if job.is_finished:
+            log.info("job is already %s; message ignored", job.status)
+            return
+        if job.attempts >= self.settings.max_attempts:
+            # Every earlier attempt died without an answer (a worker killed mid-job): stop here.
+            self._fail(job, f"Processing did not finish after {job.attempts} attempts.", log)
+            return
+        started = jobs.start_job(job_id)
+        if started is None:
+            log.info("job finished meanwhile; message ignored")
+            return
+        with self._lock:
+            self._in_hand.add(job_id)
+        try:
+            self._run(started, log)
+        finally:
+            with self._lock:
+                self._in_hand.discard(job_id)
+
+    def _run(self, job: JobView, log: logging.LoggerAdapter) -> None:
+        log.info("attempt %d of %d started", job.attempts, self.settings.max_attempts)
+        self._notify(job, tries=1, log=log)  # lets the bot show "processing"
+        began = time.monotonic()
+        try:
+            result = self._cut_out(job)
+        except (InvalidImage, ImageTooLarge) as exc:
+            self._fail(job, exc.message, log)
+            return
+        except Exception as exc:
+            self._retry_or_fail(job, exc, log)
+            return
+        if jobs.complete_job(job.id, output_key=result[0], content_type=result[1]):
+            log.info("job done in %.2f s", time.monotonic() - began)
+            self._notify(job, tries=RESULT_PUBLISH_TRIES, log=log)
+        else:
+            log.info("job was finished elsewhere; this result is not announced")
+
+    def _cut_out(self, job: JobView) -> tuple[str, str]:
+        """Read the input, run the pipeline, store the output; return its key and content type."""
+        if not job.input_key:
+            raise InvalidImage("The uploaded photo is no longer stored.")
+        try:
+            data = self.storage.get(job.input_key)
+        except FileNotFoundError:
+            raise InvalidImage("The uploaded photo is no longer stored.") from None
+        result = self.process(data, job.options, self.session, max_bytes=self.settings.max_upload_bytes,
+                              max_pixels=self.settings.max_pixels)
+        key = output_key(job.id, job.options.extension)
+        self.storage.put(key, result.data)
+        return key, result.content_type
+
+    def _retry_or_fail(self, job: JobView, exc: Exception, log: logging.LoggerAdapter) -> None:
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        if job.attempts >= self.settings.max_attempts:
+            log.error("attempt %d failed; giving up", job.attempts, exc_info=exc)
+            self._fail(job, f"Processing failed after {job.attempts} attempts ({reason}).", log)
+            return
+        delay = retry_delay(self.settings, job.attempts)
+        log.warning("attempt %d failed (%s); trying again in %.1f s", job.attempts, reason, delay,
+                    exc_info=exc)
+        if not jobs.requeue_job(job.id, error=reason):
+            return
+        # The message stays unacked while we wait, so a crash now still gets the job redelivered;
+        # a shutdown cuts the wait short and leaves the job to another worker.
+        self.stop.wait(delay)
+        jobs.publish_job(self.queue, job.id)
+
+    def _fail(self, job: JobView, reason: str, log: logging.LoggerAdapter) -> None:
+        if jobs.fail_job(job.id, reason):
+            log.warning("job failed and was refunded: %s", reason)
+            self._notify(job, tries=RESULT_PUBLISH_TRIES, log=log)
+
+    def _notify(self, job: JobView, *, tries: int, log: logging.LoggerAdapter) -> None:
+        """Publish a result event, only for jobs with a chat to deliver to."""
+        if job.chat_id is None:
+            return
+        for attempt in range(1, tries + 1):
+            try:
+                self.queue.publish_result(job.id)
+                return
+            except QueueUnavailable as exc:
+                if attempt == tries:
+                    log.error("result event not published (%s); the chat is not told", exc)
+                    return
+                self.stop.wait(attempt)
+
+    def in_hand(self) -> list[str]:
+        """Jobs being processed right now (to hand back on a forced shutdown)."""
+        with self._lock:
+            return sorted(self._in_hand)

@@ -1,0 +1,100 @@
+"""The worker process: one rembg session, WORKER_THREADS consumers of input_queue, a sweeper."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+from core import bootstrap, jobs
+from core.errors import SettingsError
+from core.queue import JobQueue, MemoryQueue, open_queue
+from core.settings import Settings
+from core.storage import Storage
+from worker.handler import JobHandler, Process
+from worker.session import load_session
+from worker.sweeper import republish_unfinished, start_sweeper
+
+logger = logging.getLogger(__name__)
+
+
+def start_workers(settings: Settings, queue: JobQueue, session, stop: threading.Event, *,
+                  storage: Storage | None = None, process: Process | None = None,
+                  sweep: bool = True) -> list[threading.Thread]:
+    """Run the worker inside this process (as `make run` does): WORKER_THREADS consumer threads
+    and, with `sweep`, the sweeper. They end once `stop` is set and their job in hand is done."""
+    handler = JobHandler(settings, queue, storage or Storage(settings.storage_dir), session, stop, process=process)
+    return start_threads(settings, queue, handler, stop, sweep=sweep)
+
+
+def start_threads(settings: Settings, queue: JobQueue, handler: JobHandler, stop: threading.Event, *,
+                  sweep: bool = True) -> list[threading.Thread]:
+    """Start the consumers of input_queue (and the sweeper) around an existing handler."""
+    threads = []
+    if sweep:
+        if isinstance(queue, MemoryQueue):
+            republish_unfinished(queue)
+        threads.append(start_sweeper(settings, queue, stop))
+    for number in range(1, settings.worker_threads + 1):
+        thread = threading.Thread(target=_consume, args=(queue, settings.input_queue, handler, stop),
+                                  name=f"worker-{number}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def _consume(queue: JobQueue, queue_name: str, handler: JobHandler, stop: threading.Event) -> None:
+    try:
+        queue.consume(queue_name, handler, stop)
+    except Exception:
+        logger.exception("consumer of %s stopped on an unexpected error", queue_name)
+        raise
+
+
+def main() -> int:
+    """`python -m worker`: load the model once, consume until SIGTERM or SIGINT, exit 0."""
+    settings = bootstrap.start()
+    queue = open_queue(settings)
+    if isinstance(queue, MemoryQueue):
+        logger.warning("AMQP_URL is not set: this worker only sees the jobs it finds in the database at start "
+                       "and those the sweeper finds later; set AMQP_URL, or use `make run` for one process")
+    try:
+        session = load_session(settings)
+    except SettingsError as exc:  # including ModelUnavailable
+        logger.error("cannot start the worker: %s", exc)
+        return 2
+    stop = threading.Event()
+    handler = JobHandler(settings, queue, Storage(settings.storage_dir), session, stop)
+    _handle_signals(stop, handler)
+    threads = start_threads(settings, queue, handler, stop)
+    logger.info("worker ready: %d threads consuming %s (pid %d)", settings.worker_threads, settings.input_queue,
+                os.getpid())
+    while not stop.wait(1.0):
+        pass
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.5)  # in slices, so a second signal is still handled
+    queue.close()
+    logger.info("worker stopped")
+    return 0
+
+
+def _handle_signals(stop: threading.Event, handler: JobHandler) -> None:
+    """First SIGTERM/SIGINT: take no new job, finish the ones in hand. Second: hand them back now."""
+
+    def on_signal(signum: int, frame) -> None:
+        name = signal.Signals(signum).name
+        if not stop.is_set():
+            logger.info("%s: finishing the jobs in hand, then stopping", name)
+            stop.set()
+            return
+        in_hand = handler.in_hand()
+        logger.warning("second %s: handing back %d jobs and stopping now", name, len(in_hand))
+        for job_id in in_hand:
+            jobs.requeue_job(job_id, error="Handed back by a worker that was stopped")
+        # Exiting closes the broker connection, which returns the unacked messages to the queue.
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)

@@ -1,0 +1,56 @@
+"""The sweeper: publishes again the jobs that a lost publish or a dead worker left behind."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from core import jobs
+from core.queue import JobQueue
+from core.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def sweep_once(settings: Settings, queue: JobQueue) -> int:
+    """Publish every job queued or processing longer than STUCK_JOB_SECONDS; return how many."""
+    published = 0
+    for job_id in jobs.stuck_jobs(settings.stuck_job_seconds):
+        # Claiming first means that of several sweepers only one publishes the job.
+        if not jobs.claim_stuck_job(job_id, settings.stuck_job_seconds):
+            continue
+        logger.warning("job was stuck; publishing it again", extra={"job_id": job_id})
+        published += jobs.publish_job(queue, job_id)
+    return published
+
+
+def republish_unfinished(queue: JobQueue) -> int:
+    """Publish every queued or processing job: after a start, the in-process queue is empty and
+    no thread of this process holds a job, so whatever the database still calls unfinished
+    would otherwise wait for the sweeper's timeout."""
+    job_ids = jobs.stuck_jobs(0)
+    for job_id in job_ids:
+        jobs.mark_republished(job_id)
+        jobs.publish_job(queue, job_id)
+    if job_ids:
+        logger.info("published %d unfinished jobs again after the start", len(job_ids))
+    return len(job_ids)
+
+
+def run_sweeper(settings: Settings, queue: JobQueue, stop: threading.Event) -> None:
+    """Sweep now, then every SWEEP_INTERVAL_SECONDS, until `stop` is set."""
+    while not stop.is_set():
+        try:
+            count = sweep_once(settings, queue)
+            if count:
+                logger.info("sweeper published %d stuck jobs", count)
+        except Exception:
+            logger.exception("sweep failed; trying again in %s s", settings.sweep_interval_seconds)
+        stop.wait(max(settings.sweep_interval_seconds, 1))
+
+
+def start_sweeper(settings: Settings, queue: JobQueue, stop: threading.Event) -> threading.Thread:
+    """The sweeper on a thread of its own."""
+    thread = threading.Thread(target=run_sweeper, args=(settings, queue, stop), name="sweeper", daemon=True)
+    thread.start()
+    return thread
