@@ -178,7 +178,8 @@ def _run(session: BaseSession, batch: np.ndarray) -> np.ndarray:
     model_input = inner.get_inputs()[0]
     if model_input.type == "tensor(float16)":
         batch = batch.astype(np.float16)
-    output = inner.run(None, {model_input.name: batch})[0]
+    # Only the first output: ISNet also returns side outputs and feature maps (~100 MB a run).
+    output = inner.run([inner.get_outputs()[0].name], {model_input.name: batch})[0]
     return np.asarray(output[0, 0], dtype=np.float32)
 
 

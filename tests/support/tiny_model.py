@@ -1,8 +1,9 @@
 """A tiny ONNX segmentation model made with onnx's helper API, for tests that need a real session.
 
-The model maps each pixel to sigmoid(20*R - 10*G - 10*B - 10) on rembg's normalised input, so a
-red subject scores near 1 and a dark, grey, green or blue background near 0. It takes any
-1x3xHxW float input and returns a 1x1xHxW mask, like ISNet and U2-Net do.
+The mask is sigmoid(20 * red channel) of rembg's normalised input (centred on 0 by both the ISNet
+and the U2-Net normalisation), so a red, white or bright grey subject scores near 1 and a dark,
+green or blue background near 0. It takes any 1x3xHxW float input and returns a 1x1xHxW mask,
+like ISNet and U2-Net do.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ IR_VERSION = 8
 
 
 def build_tiny_model(path: str | Path) -> Path:
-    """Write the tiny red-subject model to `path` and return the path."""
-    weights = numpy_helper.from_array(np.array([20.0, -10.0, -10.0], np.float32).reshape(1, 3, 1, 1), "weights")
-    bias = numpy_helper.from_array(np.array([-10.0], np.float32), "bias")
+    """Write the tiny bright-subject model to `path` and return the path."""
+    weights = numpy_helper.from_array(np.array([20.0, 0.0, 0.0], np.float32).reshape(1, 3, 1, 1), "weights")
+    bias = numpy_helper.from_array(np.array([0.0], np.float32), "bias")
     graph = helper.make_graph(
         [
             helper.make_node("Conv", ["input", "weights", "bias"], ["logits"]),
