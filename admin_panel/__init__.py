@@ -1,0 +1,81 @@
+"""The Flask app: admin pages, the user's page and the REST API (`create_app`)."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from flask import Flask, request
+
+from admin_panel import api, api_admin, auth, csrf, health, openapi, pages, web
+from admin_panel.errors import register_error_handlers
+from admin_panel.extensions import Services
+from admin_panel.limiter import LoginLimiter
+from core import tokens
+from core.bootstrap import start
+from core.db import db
+from core.queue import JobQueue, open_queue
+from core.settings import Settings
+from core.storage import Storage
+
+logger = logging.getLogger(__name__)
+
+# Room for the multipart envelope and option fields around an image of max_upload_bytes.
+MULTIPART_SLACK = 64 * 1024
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
+                               "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+}
+
+
+def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None,
+               storage: Storage | None = None, limiter: LoginLimiter | None = None) -> Flask:
+    """Build the app. Without settings it loads them and binds the database (core.bootstrap);
+    with settings the caller has bound the database. Queue and storage may be shared with
+    worker threads in the same process."""
+    if settings is None:
+        settings = start()
+    secret = tokens.signing_secret(settings)  # a missing JWT_SECRET fails here, not on a request
+    app = Flask(__name__)
+    secure = settings.public_url.startswith("https:")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_SLACK,
+        SECRET_KEY=hashlib.sha256(b"session:" + secret.encode()).hexdigest(),
+        SESSION_COOKIE_NAME="cutout_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=secure,
+    )
+    app.extensions["cutout"] = Services(settings=settings, queue=queue or open_queue(settings),
+                                        storage=storage or Storage(settings.storage_dir),
+                                        limiter=limiter or LoginLimiter())
+    register_error_handlers(app)
+    for blueprint in (auth.bp, api.bp, api_admin.bp, openapi.bp, health.bp, pages.bp, web.bp):
+        app.register_blueprint(blueprint)
+    app.before_request(_open_database)
+    app.teardown_request(_close_database)
+    app.after_request(lambda response: _finish(response, secure))
+    app.context_processor(lambda: {"csrf_token": csrf.csrf_token, "current": auth.page_identity()})
+    return app
+
+
+def _open_database() -> None:
+    if request.endpoint != "static" and db.is_closed():
+        db.connect(reuse_if_open=True)
+
+
+def _close_database(exc: BaseException | None) -> None:
+    # Hands a pooled PostgreSQL connection back to the pool after each request.
+    if not db.is_closed() and not db.in_transaction():
+        db.close()
+
+
+def _finish(response, secure: bool):
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return csrf.set_cookie(response, secure)

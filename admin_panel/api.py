@@ -1,0 +1,140 @@
+"""The REST API for users: /api/v1 auth, profile, ledger and jobs."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import BadRequest
+
+from admin_panel.auth import identity, sign_in, token_required
+from admin_panel.errors import error_response
+from admin_panel.extensions import services
+from admin_panel.schemas import entry_json, job_json, page_json, user_json
+from core import accounts, billing, jobs, tokens
+from core.errors import JobNotReady
+from core.options import parse_options
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+MAX_PAGE = 100_000
+
+
+def json_body() -> dict:
+    """The request's JSON object; 400 for anything else."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("Send a JSON object (Content-Type: application/json).")
+    return body
+
+
+def string_field(body: dict, name: str) -> str:
+    """A required string field of a JSON body; 400 when it is missing or not a string."""
+    value = body.get(name)
+    if not isinstance(value, str) or "\x00" in value:
+        raise BadRequest(f"'{name}' must be a string.")
+    return value
+
+
+def page_arg() -> int:
+    """The ?page= argument (from 1); 400 when it is not a whole number in range."""
+    raw = request.args.get("page", "1")
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+        raise BadRequest(f"page must be a whole number from 1 to {MAX_PAGE}.")
+    return int(raw)
+
+
+def _user_id() -> int:
+    return identity().user.id
+
+
+@bp.post("/auth/register")
+def register():
+    """Create an account with email and password."""
+    body = json_body()
+    user = accounts.register_email_user(string_field(body, "email"), string_field(body, "password"),
+                                        signup_bonus=services().settings.signup_bonus_credits)
+    return jsonify(user_json(user)), 201
+
+
+@bp.post("/auth/token")
+def token():
+    """Exchange email and password for a sign-in token."""
+    body = json_body()
+    user = sign_in(string_field(body, "email"), string_field(body, "password"))
+    settings = services().settings
+    return jsonify({"access_token": tokens.issue_access_token(user, settings), "token_type": "bearer",
+                    "expires_in": settings.jwt_ttl_seconds})
+
+
+@bp.post("/auth/apikey")
+@token_required
+def api_key():
+    """A long-lived personal API key; every older token and key stops working."""
+    settings = services().settings
+    key = tokens.issue_api_key(_user_id(), settings)
+    return jsonify({"access_token": key, "token_type": "bearer",
+                    "expires_in": settings.api_token_ttl_days * 86400})
+
+
+@bp.get("/me")
+@token_required
+def me():
+    """The caller's profile and balance."""
+    return jsonify(user_json(identity().user))
+
+
+@bp.get("/transactions")
+@token_required
+def transactions():
+    """The caller's ledger, newest first."""
+    return jsonify(page_json(billing.ledger(_user_id(), page_arg()), entry_json))
+
+
+@bp.post("/jobs")
+@token_required
+def create_job():
+    """Upload an image; it is charged and queued (202), or refused without charge."""
+    upload = request.files.get("image")
+    if upload is None:
+        raise BadRequest("Send the image as the multipart field 'image'.")
+    options = parse_options(request.form.to_dict())  # unknown fields are refused too
+    data = upload.read()
+    svc = services()
+    job = jobs.submit_job(_user_id(), data, options, settings=svc.settings, storage=svc.storage,
+                          queue=svc.queue, source="api", input_name=(upload.filename or "").replace("\x00", ""))
+    response = jsonify({"id": job.id, "status": job.status, "price": job.price})
+    response.headers["Location"] = f"{bp.url_prefix}/jobs/{job.id}"
+    return response, 202
+
+
+@bp.get("/jobs")
+@token_required
+def list_jobs():
+    """The caller's jobs, newest first."""
+    return jsonify(page_json(jobs.list_jobs(_user_id(), page_arg()), job_json))
+
+
+@bp.get("/jobs/<job_id>")
+@token_required
+def get_job(job_id: str):
+    """One of the caller's jobs (someone else's is 404)."""
+    return jsonify(job_json(jobs.get_job(job_id, _user_id())))
+
+
+@bp.get("/jobs/<job_id>/result")
+@token_required
+def job_result(job_id: str):
+    """The finished image with its content type; 409 until the job is done."""
+    job = jobs.get_job(job_id, _user_id())
+    if job.status != "done" or not job.output_key:
+        raise JobNotReady(f"The job is {job.status}; the result exists only when it is done.")
+    storage = services().storage
+    if not storage.exists(job.output_key):
+        return error_response("result_gone", "The result's file is no longer kept.", 410)
+    response = Response(storage.get(job.output_key), mimetype=job.output_content_type or "application/octet-stream")
+    if request.args.get("download"):
+        extension = job.output_key.rsplit(".", 1)[-1]
+        response.headers["Content-Disposition"] = f'attachment; filename="cutout-{job.id[:8]}.{extension}"'
+    return response

@@ -1,0 +1,112 @@
+"""The REST API for admins: /api/v1/admin users, credits, blocking, jobs, retries and stats."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+
+from flask import Blueprint, jsonify, request
+from werkzeug.exceptions import BadRequest
+
+from admin_panel.api import json_body, page_arg, string_field
+from admin_panel.auth import admin_token_required, identity
+from admin_panel.extensions import queue_depth, services
+from admin_panel.schemas import balance_json, entry_json, job_json, page_json, user_json
+from core import accounts, billing, jobs, stats
+from core.errors import InvalidAmount
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("api_admin", __name__, url_prefix="/api/v1/admin")
+JOB_STATUSES = ("queued", "processing", "done", "failed", "cancelled")
+
+
+@bp.before_request
+@admin_token_required
+def _admins_only():
+    """Every route here needs an admin token (401 without a token, 403 for a user's)."""
+    return None
+
+
+def status_arg() -> str | None:
+    """The ?status= filter; 400 for an unknown status."""
+    status = request.args.get("status") or None
+    if status is not None and status not in JOB_STATUSES:
+        raise BadRequest(f"status must be one of {', '.join(JOB_STATUSES)}.")
+    return status
+
+
+@bp.get("/users")
+def users():
+    """Users matching ?q= (email, username, first name), a page at a time."""
+    q = request.args.get("q", "").replace("\x00", "")[:100]
+    return jsonify(page_json(accounts.list_users(q, page_arg()), user_json))
+
+
+@bp.get("/users/<int(min=1, max=2147483647):user_id>")
+def user(user_id: int):
+    """One user with the latest ledger entries and jobs."""
+    found = accounts.get_user(user_id)
+    return jsonify({**user_json(found),
+                    "transactions": [entry_json(x) for x in billing.ledger(user_id, 1, 20).items],
+                    "jobs": [job_json(x) for x in jobs.list_jobs(user_id, 1, 20).items]})
+
+
+@bp.post("/users/<int(min=1, max=2147483647):user_id>/credits")
+def adjust_credits(user_id: int):
+    """Add or take credits with a reason (an adjustment in the ledger)."""
+    body = json_body()
+    amount = body.get("amount")
+    if not isinstance(amount, int) or isinstance(amount, bool) or abs(amount) > 1_000_000:
+        raise InvalidAmount("amount must be a non-zero whole number of credits (at most a million).")
+    bucket = body.get("bucket", "bonus")
+    if not isinstance(bucket, str):
+        raise InvalidAmount("The bucket must be bonus or paid.")
+    accounts.get_user(user_id)
+    balance = billing.adjust_credits(user_id, amount, string_field(body, "reason"), bucket)
+    logger.info("admin %s adjusted user %s by %s credits", identity().user.id, user_id, amount)
+    return jsonify({"user_id": user_id, "balance": balance_json(balance)})
+
+
+@bp.post("/users/<int(min=1, max=2147483647):user_id>/block")
+def block(user_id: int):
+    """Block a user: no sign-in, no new jobs, every token refused."""
+    return jsonify(user_json(accounts.block_user(user_id)))
+
+
+@bp.post("/users/<int(min=1, max=2147483647):user_id>/unblock")
+def unblock(user_id: int):
+    """Lift a block."""
+    return jsonify(user_json(accounts.unblock_user(user_id)))
+
+
+@bp.post("/users/<int(min=1, max=2147483647):user_id>/promote")
+def promote(user_id: int):
+    """Make a user an admin."""
+    return jsonify(user_json(accounts.promote_to_admin(user_id)))
+
+
+@bp.get("/jobs")
+def all_jobs():
+    """Every job, newest first, optionally of one ?status=."""
+    return jsonify(page_json(jobs.all_jobs(status_arg(), page_arg()), job_json))
+
+
+@bp.post("/jobs/<job_id>/retry")
+def retry(job_id: str):
+    """Charge a failed job again and put it back in the queue."""
+    job = jobs.retry_job(job_id)
+    jobs.publish_job(services().queue, job.id)
+    logger.info("admin %s retried job %s", identity().user.id, job.id)
+    return jsonify(job_json(job))
+
+
+@bp.get("/stats")
+def stats_view():
+    """The dashboard's numbers."""
+    board = stats.dashboard()
+    data = asdict(board)
+    data["jobs_per_day"] = [{"date": day.isoformat(), "count": n} for day, n in board.jobs_per_day]
+    data["queue_depth"] = queue_depth()
+    return jsonify(data)
+

@@ -1,0 +1,184 @@
+"""Who is calling: Bearer tokens for the API, an HttpOnly cookie for the browser; the decorators
+that guard views; the browser's sign-in, sign-out and one-time-link pages."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import wraps
+from urllib.parse import urlsplit
+
+from flask import Blueprint, g, redirect, render_template, request, url_for
+
+from admin_panel import csrf
+from admin_panel.errors import error_response, status_for
+from admin_panel.extensions import services
+from admin_panel.limiter import TooManyAttempts, login_keys
+from core import accounts, tokens
+from core.errors import CutoutError, InvalidCredentials, InvalidToken
+from core.tokens import TokenClaims
+from core.views import UserView
+
+logger = logging.getLogger(__name__)
+
+COOKIE = "cutout_token"
+bp = Blueprint("auth", __name__)
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: UserView
+    claims: TokenClaims
+    via_cookie: bool
+
+    @property
+    def is_admin(self) -> bool:
+        return self.claims.role == "admin"
+
+
+def _authenticate() -> Identity | None:
+    header = request.headers.get("Authorization")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise InvalidToken("Send the token as: Authorization: Bearer <token>.")
+        user, claims = tokens.verify_token_user(token.strip(), services().settings)
+        return Identity(user, claims, via_cookie=False)
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    user, claims = tokens.verify_token_user(token, services().settings)
+    return Identity(user, claims, via_cookie=True)
+
+
+def identity() -> Identity | None:
+    """The caller (checked once per request); raise InvalidToken for a bad token."""
+    if "identity" not in g:
+        g.identity = None
+        g.identity = _authenticate()
+    return g.identity
+
+
+def page_identity() -> Identity | None:
+    """The browser's signed-in user, or None (a stale cookie counts as signed out)."""
+    try:
+        return identity()
+    except InvalidToken:
+        return None
+
+
+def token_required(view):
+    """API: a valid token (Bearer, or the cookie plus X-CSRF-Token on unsafe methods), else 401."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        who = identity()
+        if who is None:
+            return error_response("unauthorized", "Sign in: send Authorization: Bearer <token>.", 401)
+        if who.via_cookie and request.method in csrf.UNSAFE_METHODS:
+            csrf.require_header_token()
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def admin_token_required(view):
+    """API: a valid admin token, else 401 (no token) or 403 (not an admin)."""
+    @token_required
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not identity().is_admin:
+            return error_response("forbidden", "This needs an admin token.", 403)
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def login_required(view):
+    """Pages: a signed-in browser, else a redirect to the sign-in page."""
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if page_identity() is None:
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def admin_required(view):
+    """Pages: a signed-in admin, else the sign-in page (or 403 for a signed-in user)."""
+    @login_required
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not page_identity().is_admin:
+            return render_template("error.html", status=403, title="Admins only",
+                                   message="This page is for admins."), 403
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def sign_in(email: str, password: str) -> UserView:
+    """Check email and password, slowing down repeated failures per email and per address."""
+    limiter = services().limiter
+    keys = login_keys(email, request.remote_addr)
+    wait = limiter.retry_after(keys)
+    if wait > 0:
+        raise TooManyAttempts(f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.",
+                              retry_after=int(wait) + 1)
+    try:
+        user = accounts.authenticate(email, password)
+    except InvalidCredentials:
+        limiter.failure(keys)
+        raise
+    limiter.success(keys[:1])  # the address keeps its count: one host may be trying many emails
+    return user
+
+
+def _safe_next(target: str | None, user: UserView) -> str:
+    default = url_for("admin.dashboard") if user.is_admin else url_for("web.home")
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    return target
+
+
+def _signed_in(user: UserView, target: str | None):
+    settings = services().settings
+    response = redirect(_safe_next(target, user))
+    response.set_cookie(COOKIE, tokens.issue_access_token(user, settings), max_age=settings.jwt_ttl_seconds,
+                        httponly=True, samesite="Strict", secure=settings.public_url.startswith("https:"), path="/")
+    return response
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    """Sign in with email and password."""
+    error, status = None, 200
+    if request.method == "POST":
+        csrf.require_form_token()
+        try:
+            user = sign_in(request.form.get("email", ""), request.form.get("password", ""))
+            return _signed_in(user, request.args.get("next"))
+        except CutoutError as exc:
+            error, status = exc.message, status_for(exc)
+    return render_template("login.html", error=error, email=request.form.get("email", "")), status
+
+
+@bp.post("/logout")
+def logout():
+    """Forget the browser's token."""
+    csrf.require_form_token()
+    response = redirect(url_for("auth.login"))
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+@bp.route("/login/link", methods=["GET", "POST"])
+def login_link():
+    """Sign in with a one-time link from the bot; the page POSTs the token from the URL fragment."""
+    if request.method == "GET":
+        return render_template("link.html", error=None)
+    csrf.require_form_token()
+    try:
+        user = tokens.redeem_login_link(request.form.get("token", ""), services().settings)
+    except InvalidToken as exc:
+        return render_template("link.html", error=exc.message), 401
+    return _signed_in(user, url_for("web.home"))

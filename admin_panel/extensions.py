@@ -1,0 +1,38 @@
+"""What the app's views share: settings, the queue, storage and the login limiter."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from flask import current_app
+
+from admin_panel.limiter import LoginLimiter
+from core.queue import JobQueue
+from core.settings import Settings
+from core.storage import Storage
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    queue: JobQueue
+    storage: Storage
+    limiter: LoginLimiter
+
+
+def services() -> Services:
+    """The current app's services (set by create_app)."""
+    return current_app.extensions["cutout"]
+
+
+def queue_depth() -> int | None:
+    """Messages waiting in the input queue; None when the queue cannot be reached."""
+    svc = services()
+    try:
+        return svc.queue.depth(svc.settings.input_queue)
+    except Exception as exc:  # any back-end failure: pages and metrics still render
+        logger.warning("queue depth unavailable: %s", exc)
+        return None

@@ -1,0 +1,199 @@
+"""The OpenAPI 3 document of the REST API, health and metrics (kept beside the routes it describes)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from admin_panel.api import MAX_PAGE
+from admin_panel.api_admin import JOB_STATUSES
+from core.options import FORMATS, MODES
+
+bp = Blueprint("openapi", __name__)
+
+BEARER = [{"bearerAuth": []}]
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(description: str, schema: dict) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict:
+    text = {400: "Bad request", 401: "No valid token", 402: "Not enough credits", 403: "Forbidden",
+            404: "Not found", 409: "Conflict with the job's state", 410: "The result's file is gone",
+            413: "Too large", 415: "Not an image", 429: "Too many attempts", 503: "Unavailable"}
+    return {str(s): _json(text[s], _ref("Error")) for s in statuses}
+
+
+def _op(summary: str, ok: dict, *errors: int, auth: bool = True, params=(), body: dict | None = None,
+        tag: str = "user") -> dict:
+    op = {"summary": summary, "tags": [tag], "responses": {**ok, **_errors(*errors)}}
+    if auth:
+        op["security"] = BEARER
+    if params:
+        op["parameters"] = list(params)
+    if body:
+        op["requestBody"] = body
+    return op
+
+
+def _param(name: str, where: str, schema: dict, required: bool = False) -> dict:
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema}
+
+
+PAGE = _param("page", "query", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1})
+JOB_ID = _param("job_id", "path", {"type": "string", "format": "uuid"})
+USER_ID = _param("user_id", "path", {"type": "integer", "minimum": 1, "maximum": 2147483647})
+CREDENTIALS = {"required": True, "content": {"application/json": {"schema": _ref("Credentials")}}}
+
+
+def _nullable(kind: str, **extra) -> dict:
+    return {"type": kind, "nullable": True, **extra}
+
+
+SCHEMAS = {
+    "Error": {"type": "object", "required": ["error", "message"],
+              "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+    "Credentials": {"type": "object", "required": ["email", "password"],
+                    "properties": {"email": {"type": "string", "format": "email"}, "password": {"type": "string"}}},
+    "Token": {"type": "object", "required": ["access_token", "token_type", "expires_in"],
+              "properties": {"access_token": {"type": "string"}, "token_type": {"type": "string", "enum": ["bearer"]},
+                             "expires_in": {"type": "integer"}}},
+    "Balance": {"type": "object", "required": ["bonus", "paid", "total"],
+                "properties": {k: {"type": "integer"} for k in ("bonus", "paid", "total")}},
+    "User": {"type": "object", "required": ["id", "role", "balance", "is_blocked"], "properties": {
+        "id": {"type": "integer"}, "email": _nullable("string"), "telegram_id": _nullable("integer"),
+        "username": _nullable("string"), "name": {"type": "string"},
+        "role": {"type": "string", "enum": ["user", "admin"]},
+        "is_blocked": {"type": "boolean"}, "language": {"type": "string"}, "balance": _ref("Balance"),
+        "created_at": {"type": "string", "format": "date-time"}}},
+    "JobOptions": {"type": "object", "properties": {
+        "mode": {"type": "string", "enum": list(MODES)}, "bg_color": {"type": "string"}, "crop": {"type": "boolean"},
+        "margin": {"type": "integer"}, "format": {"type": "string", "enum": list(FORMATS)}}},
+    "Job": {"type": "object", "required": ["id", "status", "price"], "properties": {
+        "id": {"type": "string", "format": "uuid"}, "user_id": {"type": "integer"},
+        "status": {"type": "string", "enum": list(JOB_STATUSES)}, "price": {"type": "integer"},
+        "source": {"type": "string"}, "options": _ref("JobOptions"), "attempts": {"type": "integer"},
+        "error": _nullable("string"), "input_name": _nullable("string"), "width": _nullable("integer"),
+        "height": _nullable("integer"), "content_type": _nullable("string"), "result_url": _nullable("string"),
+        "created_at": {"type": "string", "format": "date-time"},
+        "started_at": _nullable("string", format="date-time"), "finished_at": _nullable("string", format="date-time")}},
+    "JobAccepted": {"type": "object", "required": ["id", "status", "price"], "properties": {
+        "id": {"type": "string", "format": "uuid"}, "status": {"type": "string"}, "price": {"type": "integer"}}},
+    "LedgerEntry": {"type": "object", "required": ["id", "kind", "amount", "bucket"], "properties": {
+        "id": {"type": "integer"}, "user_id": {"type": "integer"}, "kind": {"type": "string"},
+        "amount": {"type": "integer"}, "bucket": {"type": "string", "enum": ["bonus", "paid"]},
+        "status": {"type": "string"}, "balance_after": {"type": "integer"}, "job_id": _nullable("string"),
+        "note": _nullable("string"), "created_at": {"type": "string", "format": "date-time"}}},
+    "UserDetail": {"allOf": [_ref("User"), {"type": "object", "properties": {
+        "transactions": {"type": "array", "items": _ref("LedgerEntry")},
+        "jobs": {"type": "array", "items": _ref("Job")}}}]},
+    "Adjustment": {"type": "object", "required": ["amount", "reason"], "properties": {
+        "amount": {"type": "integer", "minimum": -1_000_000, "maximum": 1_000_000, "not": {"const": 0}},
+        "reason": {"type": "string", "minLength": 1}, "bucket": {"type": "string", "enum": ["bonus", "paid"]}}},
+    "AdjustmentResult": {"type": "object", "required": ["user_id", "balance"],
+                         "properties": {"user_id": {"type": "integer"}, "balance": _ref("Balance")}},
+    "Stats": {"type": "object", "properties": {
+        "users": {"type": "integer"}, "jobs_today": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "jobs_week": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "jobs_all": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "credits_sold": {"type": "integer"}, "credits_sold_week": {"type": "integer"},
+        "failure_rate": _nullable("number"), "mean_processing_seconds": _nullable("number"),
+        "queue_depth": _nullable("integer"),
+        "jobs_per_day": {"type": "array", "items": {"type": "object", "properties": {
+            "date": {"type": "string", "format": "date"}, "count": {"type": "integer"}}}}}},
+    "Health": {"type": "object", "required": ["database", "queue"], "properties": {
+        "status": {"type": "string"}, "database": {"type": "string"}, "queue": {"type": "string"}}},
+}
+
+
+def _page_of(item: str) -> dict:
+    return {"type": "object", "required": ["items", "page", "per_page", "total", "pages"], "properties": {
+        "items": {"type": "array", "items": _ref(item)}, "page": {"type": "integer"},
+        "per_page": {"type": "integer"}, "total": {"type": "integer"}, "pages": {"type": "integer"}}}
+
+
+UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["image"], "properties": {
+        "image": {"type": "string", "format": "binary"},
+        "mode": {"type": "string", "enum": list(MODES)},
+        "bg_color": {"type": "string", "pattern": "^#?[0-9a-fA-F]{6}$"},
+        "crop": {"type": "boolean"},
+        "margin": {"type": "integer", "minimum": 0, "maximum": 50},
+        "format": {"type": "string", "enum": list(FORMATS)}}}}}}
+IMAGE = {"description": "The result image", "content": {
+    t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/png", "image/webp", "image/jpeg")}}
+
+
+def _admin(summary: str, ok: dict, *errors: int, **kwargs) -> dict:
+    return _op(summary, ok, 401, 403, *errors, tag="admin", **kwargs)
+
+
+def _user_action(summary: str) -> dict:
+    return {"post": _admin(summary, {"200": _json("The user", _ref("User"))}, 404, params=[USER_ID])}
+
+
+PATHS = {
+    "/api/v1/auth/register": {"post": _op("Create an account", {"201": _json("Created", _ref("User"))}, 400,
+                                          auth=False, body=CREDENTIALS)},
+    "/api/v1/auth/token": {"post": _op("Get a sign-in token", {"200": _json("A token", _ref("Token"))},
+                                       400, 401, 403, 429, auth=False, body=CREDENTIALS)},
+    "/api/v1/auth/apikey": {"post": _op("Get a personal API key (revokes older tokens)",
+                                        {"200": _json("A key", _ref("Token"))}, 401, 403)},
+    "/api/v1/me": {"get": _op("The caller's profile and balance", {"200": _json("Profile", _ref("User"))}, 401)},
+    "/api/v1/transactions": {"get": _op("The caller's ledger", {"200": _json("A page", _page_of("LedgerEntry"))},
+                                        400, 401, params=[PAGE])},
+    "/api/v1/jobs": {
+        "get": _op("The caller's jobs", {"200": _json("A page", _page_of("Job"))}, 400, 401, params=[PAGE]),
+        "post": _op("Submit an image", {"202": _json("Queued", _ref("JobAccepted"))},
+                    400, 401, 402, 403, 413, 415, 429, body=UPLOAD)},
+    "/api/v1/jobs/{job_id}": {"get": _op("One of the caller's jobs", {"200": _json("The job", _ref("Job"))},
+                                         401, 404, params=[JOB_ID])},
+    "/api/v1/jobs/{job_id}/result": {"get": _op(
+        "The finished image", {"200": IMAGE}, 401, 404, 409, 410,
+        params=[JOB_ID, _param("download", "query", {"type": "string", "enum": ["1"]})])},
+    "/api/v1/admin/users": {"get": _admin("Search users", {"200": _json("A page", _page_of("User"))}, 400,
+                                          params=[_param("q", "query", {"type": "string"}), PAGE])},
+    "/api/v1/admin/users/{user_id}": {"get": _admin("One user", {"200": _json("The user", _ref("UserDetail"))},
+                                                    404, params=[USER_ID])},
+    "/api/v1/admin/users/{user_id}/credits": {"post": _admin(
+        "Adjust a user's credits with a reason", {"200": _json("New balance", _ref("AdjustmentResult"))}, 400, 402,
+        404, params=[USER_ID],
+        body={"required": True, "content": {"application/json": {"schema": _ref("Adjustment")}}})},
+    "/api/v1/admin/users/{user_id}/block": _user_action("Block a user"),
+    "/api/v1/admin/users/{user_id}/unblock": _user_action("Unblock a user"),
+    "/api/v1/admin/users/{user_id}/promote": _user_action("Make a user an admin"),
+    "/api/v1/admin/jobs": {"get": _admin("All jobs", {"200": _json("A page", _page_of("Job"))}, 400, params=[
+        _param("status", "query", {"type": "string", "enum": list(JOB_STATUSES)}), PAGE])},
+    "/api/v1/admin/jobs/{job_id}/retry": {"post": _admin("Retry a failed job (charges again)",
+                                                         {"200": _json("The job", _ref("Job"))}, 402, 404, 409,
+                                                         params=[JOB_ID])},
+    "/api/v1/admin/stats": {"get": _admin("Dashboard numbers", {"200": _json("Stats", _ref("Stats"))})},
+    "/api/v1/openapi.json": {"get": _op("This document", {"200": _json("OpenAPI 3", {"type": "object"})},
+                                        auth=False, tag="meta")},
+    "/healthz": {"get": _op("Database and queue reachable", {"200": _json("Healthy", _ref("Health"))}, 503,
+                            auth=False, tag="meta")},
+    "/metrics": {"get": _op("Prometheus metrics", {"200": {"description": "Text exposition format", "content": {
+        "text/plain": {"schema": {"type": "string"}}}}}, auth=False, tag="meta")},
+}
+
+
+def document() -> dict:
+    """The whole OpenAPI document."""
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Cutout API", "version": "1.0.0",
+                 "description": "Background removal paid for with credits. Errors: {error, message}."},
+        "paths": PATHS,
+        "components": {"schemas": SCHEMAS,
+                       "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+    }
+
+
+@bp.get("/api/v1/openapi.json")
+def openapi_json():
+    """The OpenAPI document."""
+    return jsonify(document())

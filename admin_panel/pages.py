@@ -1,0 +1,164 @@
+"""Admin pages: dashboard, users, one user, jobs, transactions (server-rendered)."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from PIL import Image, ImageOps
+from werkzeug.exceptions import BadRequest, NotFound
+
+from admin_panel import csrf
+from admin_panel.api import page_arg
+from admin_panel.api_admin import JOB_STATUSES, status_arg
+from admin_panel.auth import admin_required, page_identity
+from admin_panel.extensions import queue_depth, services
+from core import accounts, billing, jobs, stats
+from core.errors import CutoutError
+
+logger = logging.getLogger(__name__)
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+THUMBNAIL_PX = 96
+USER_ID = "<int(min=1, max=2147483647):user_id>"
+
+
+@bp.before_request
+@admin_required
+def _admins_only():
+    """Every page here is for signed-in admins; their forms carry a CSRF token."""
+    if request.method in csrf.UNSAFE_METHODS:
+        csrf.require_form_token()
+
+
+@bp.get("/")
+def dashboard():
+    """Users, jobs by status, money, speed and the queue at a glance."""
+    board = stats.dashboard()
+    return render_template("admin/dashboard.html", board=board, queue_depth=queue_depth(),
+                           chart=bar_chart(board.jobs_per_day), statuses=JOB_STATUSES)
+
+
+def bar_chart(days, width: int = 640, height: int = 160) -> dict:
+    """Bars of an inline SVG chart of jobs per day (geometry only; the template draws it)."""
+    peak = max((n for _, n in days), default=0) or 1
+    slot = width / max(len(days), 1)
+    bars = []
+    for i, (day, n) in enumerate(days):
+        bar_height = round((height - 20) * n / peak, 1)
+        bars.append({"x": round(i * slot + slot * 0.15, 1), "y": round(height - 20 - bar_height, 1),
+                     "w": round(slot * 0.7, 1), "h": bar_height, "n": n, "label": day.strftime("%d %b"),
+                     "tx": round(i * slot + slot / 2, 1)})
+    return {"width": width, "height": height, "bars": bars, "peak": peak}
+
+
+@bp.get("/users")
+def users():
+    """Search and page through users."""
+    q = request.args.get("q", "").replace("\x00", "")[:100]
+    return render_template("admin/users.html", page=accounts.list_users(q, page_arg()), q=q)
+
+
+@bp.get(f"/users/{USER_ID}")
+def user(user_id: int):
+    """One user: balance, ledger, jobs and the actions on them."""
+    return render_template("admin/user.html", user=accounts.get_user(user_id),
+                           ledger=billing.ledger(user_id, page_arg()), jobs=jobs.list_jobs(user_id, 1, 24))
+
+
+def _back_to_user(user_id: int):
+    return redirect(url_for("admin.user", user_id=user_id))
+
+
+@bp.post(f"/users/{USER_ID}/credits")
+def adjust_credits(user_id: int):
+    """Add or take credits with a reason."""
+    accounts.get_user(user_id)
+    try:
+        amount = int(request.form.get("amount", "").strip())
+    except ValueError:
+        flash("The amount must be a whole number (negative to take credits).", "error")
+        return _back_to_user(user_id)
+    try:
+        balance = billing.adjust_credits(user_id, amount, request.form.get("reason", ""),
+                                         request.form.get("bucket", "bonus"))
+    except CutoutError as exc:
+        flash(exc.message, "error")
+        return _back_to_user(user_id)
+    logger.info("admin %s adjusted user %s by %s credits", page_identity().user.id, user_id, amount)
+    flash(f"Adjusted by {amount:+d} credits; the balance is now {balance.total}.", "ok")
+    return _back_to_user(user_id)
+
+
+ACTIONS = {"block": (accounts.block_user, "User blocked."), "unblock": (accounts.unblock_user, "User unblocked."),
+           "promote": (accounts.promote_to_admin, "User is now an admin.")}
+
+
+@bp.post(f"/users/{USER_ID}/<action>")
+def user_action(user_id: int, action: str):
+    """Block, unblock or promote a user."""
+    if action not in ACTIONS:
+        raise NotFound()
+    change, message = ACTIONS[action]
+    change(user_id)
+    logger.info("admin %s: %s user %s", page_identity().user.id, action, user_id)
+    flash(message, "ok")
+    return _back_to_user(user_id)
+
+
+@bp.get("/jobs")
+def job_list():
+    """Every job, filtered by status, with errors and retry buttons."""
+    status = status_arg()
+    return render_template("admin/jobs.html", page=jobs.all_jobs(status, page_arg()), status=status,
+                           statuses=JOB_STATUSES)
+
+
+@bp.post("/jobs/<job_id>/retry")
+def retry(job_id: str):
+    """Charge a failed job again and queue it."""
+    try:
+        job = jobs.retry_job(job_id)
+    except CutoutError as exc:
+        flash(exc.message, "error")
+    else:
+        jobs.publish_job(services().queue, job.id)
+        flash(f"Job {job.id[:8]} is queued again.", "ok")
+    return redirect(request.form.get("back") if request.form.get("back", "").startswith("/admin/")
+                    else url_for("admin.job_list"))
+
+
+@bp.get("/transactions")
+def transactions():
+    """The whole ledger, newest first."""
+    kind = request.args.get("kind") or None
+    if kind not in (None, "signup_bonus", "topup", "charge", "refund", "adjustment"):
+        raise BadRequest("Unknown kind.")
+    return render_template("admin/transactions.html", page=billing.all_transactions(page_arg(), kind=kind),
+                           kind=kind)
+
+
+@bp.get("/jobs/<job_id>/thumbnail/<which>")
+def thumbnail(job_id: str, which: str):
+    """A small PNG of a job's input or output, addressed by job id only."""
+    job = jobs.get_job(job_id)
+    key = {"input": job.input_key, "output": job.output_key}.get(which)
+    storage = services().storage
+    if not key or not storage.exists(key):
+        raise NotFound()
+    response = Response(make_thumbnail(storage.get(key)), mimetype="image/png")
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+def make_thumbnail(data: bytes, size: int = THUMBNAIL_PX) -> bytes:
+    """A PNG at most size x size pixels (transparency kept)."""
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (size * 2, size * 2))  # JPEG: decode at a fraction of full size
+        small = ImageOps.exif_transpose(image)
+        small = small.convert("RGBA" if "A" in small.getbands() or "transparency" in small.info else "RGB")
+        small.thumbnail((size, size))
+        out = io.BytesIO()
+        small.save(out, "PNG")
+    return out.getvalue()

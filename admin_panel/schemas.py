@@ -1,0 +1,74 @@
+"""Views as JSON (the shapes the OpenAPI document describes)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+
+from flask import url_for
+
+from core.views import Balance, JobView, LedgerEntry, Page, UserView
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="seconds") + "Z" if value else None
+
+
+def balance_json(balance: Balance) -> dict:
+    return {"bonus": balance.bonus, "paid": balance.paid, "total": balance.total}
+
+
+def user_json(user: UserView) -> dict:
+    return {
+        "id": user.id,
+        "email": user.email,
+        "telegram_id": user.telegram_id,
+        "username": user.username,
+        "name": user.display_name,
+        "role": "admin" if user.is_admin else "user",
+        "is_blocked": user.is_blocked,
+        "language": user.language,
+        "balance": balance_json(user.balance),
+        "created_at": _time(user.created_at),
+    }
+
+
+def job_json(job: JobView) -> dict:
+    return {
+        "id": job.id,
+        "user_id": job.user_id,
+        "status": job.status,
+        "price": job.price,
+        "source": job.source,
+        "options": asdict(job.options),
+        "attempts": job.attempts,
+        "error": job.error,
+        "input_name": job.input_name,
+        "width": job.width,
+        "height": job.height,
+        "content_type": job.output_content_type,
+        "result_url": url_for("api.job_result", job_id=job.id) if job.status == "done" else None,
+        "created_at": _time(job.created_at),
+        "started_at": _time(job.started_at),
+        "finished_at": _time(job.finished_at),
+    }
+
+
+def entry_json(entry: LedgerEntry) -> dict:
+    return {
+        "id": entry.id,
+        "user_id": entry.user_id,
+        "kind": entry.kind,
+        "amount": entry.amount,
+        "bucket": entry.bucket,
+        "status": entry.status,
+        "balance_after": entry.balance_after,
+        "job_id": entry.job_id,
+        "note": entry.note,
+        "created_at": _time(entry.created_at),
+    }
+
+
+def page_json(page: Page, item_json) -> dict:
+    return {"items": [item_json(item) for item in page.items], "page": page.page, "per_page": page.per_page,
+            "total": page.total, "pages": page.pages}
