@@ -98,12 +98,9 @@ def move_credits(user_id: int, bucket: str, amount: int, kind: str, *, job=None,
 def take_credits(user_id: int, amount: int, kind: str, *, job=None, note=None,
                  status: str = "completed") -> list[Transaction]:
     """Take `amount` credits, bonus bucket first, never below zero. Call inside a transaction."""
-    # The row lock (FOR UPDATE; SQLite's IMMEDIATE transaction) makes the split exact;
-    # the guarded UPDATE keeps the buckets non-negative whatever happens.
-    row = for_update(User.select(User.bonus_credits).where(User.id == user_id)).first()
-    if row is None:
-        raise UserNotFound()
-    from_bonus = min(row.bonus_credits, amount)
+    # The row lock makes the split exact; the guarded UPDATE keeps the buckets
+    # non-negative whatever happens.
+    from_bonus = min(lock_user(user_id).bonus_credits, amount)
     from_paid = amount - from_bonus
     query = (
         User.update(bonus_credits=User.bonus_credits - from_bonus, paid_credits=User.paid_credits - from_paid)
@@ -121,6 +118,18 @@ def take_credits(user_id: int, amount: int, kind: str, *, job=None, note=None,
             entries.append(Transaction.create(user=user_id, kind=kind, amount=-taken, bucket=bucket,
                                               status=status, balance_after=after, job=job, note=note))
     return entries
+
+
+def lock_user(user_id: int) -> User:
+    """Lock the user's row until the transaction ends (FOR UPDATE on PostgreSQL; SQLite's
+    IMMEDIATE transactions already serialise writers); raise UserNotFound.
+
+    Take it before writing rows that reference the user: an insert's foreign-key check
+    share-locks the row, and two such holders both upgrading would deadlock."""
+    user = for_update(User.select(User.id, User.bonus_credits).where(User.id == user_id)).first()
+    if user is None:
+        raise UserNotFound()
+    return user
 
 
 def _raise_for(user_id: int, message: str) -> None:

@@ -38,11 +38,12 @@ def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, 
     storage.put(key, data)
     try:
         with db.atomic():
+            billing.lock_user(user_id)
             job = Job.create(id=job_id, user=user_id, source=source, chat_id=chat_id, message_id=message_id,
                              options=options.to_json(), price=settings.price_per_image, input_key=key,
                              input_name=(input_name or "")[:255] or None, input_bytes=len(data),
                              width=info.width, height=info.height)
-            # take_credits locks the user's row, so the count below cannot race another submit.
+            # The user's row is locked, so the count below cannot race another submit.
             billing.take_credits(user_id, settings.price_per_image, "charge", job=job.id, status="pending")
             if max_in_flight is not None and Job.in_flight(user_id).count() > max_in_flight:
                 raise TooManyJobs(f"You already have {max_in_flight} photos in progress; wait for one to finish.")

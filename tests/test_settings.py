@@ -65,8 +65,8 @@ def test_every_setting_is_documented_in_env_example():
 def test_a_bad_setting_stops_the_cli_with_one_clear_line(tmp_path):
     result = subprocess.run(
         [sys.executable, "-m", "core", "check-ledger"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-        env={"PATH": "/usr/bin:/bin", "PRICE_PER_IMAGE": "lots", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "PRICE_PER_IMAGE": "lots", "DATABASE_URL": f"sqlite:///{tmp_path}/x.db"},
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "configuration error: PRICE_PER_IMAGE must be a number, got 'lots'"
