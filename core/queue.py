@@ -205,21 +205,52 @@ class RabbitQueue(JobQueue):
 
     def publish_raw(self, queue_name: str, body: bytes) -> None:
         """Publish persistently and wait for the broker's confirm; raise QueueUnavailable otherwise."""
+
+        def publish(channel) -> None:
+            try:
+                channel.basic_publish("", queue_name, body, properties=PERSISTENT, mandatory=True)
+            except pika.exceptions.UnroutableError:
+                raise QueueUnavailable(f"RabbitMQ has no queue {queue_name!r} to route the message to") from None
+            except pika.exceptions.NackError:
+                raise QueueUnavailable(f"RabbitMQ refused the message for {queue_name!r} (nack)") from None
+
+        self._with_publisher(publish)
+
+    def depth(self, queue_name: str) -> int:
+        """Messages ready in a queue (a passive declare); 0 for a queue that does not exist."""
+
+        def depth(channel) -> int:
+            probe = channel.connection.channel()  # a 404 closes the channel it happens on
+            try:
+                return probe.queue_declare(queue_name, passive=True).method.message_count
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                if exc.reply_code == 404:
+                    return 0
+                raise QueueUnavailable(f"RabbitMQ: {exc.reply_text}") from exc
+            finally:
+                if probe.is_open:
+                    probe.close()
+
+        return self._with_publisher(depth)
+
+    def ping(self) -> bool:
+        try:
+            return self._with_publisher(lambda channel: True)
+        except QueueUnavailable as exc:
+            logger.warning("RabbitMQ ping failed: %s", exc)
+            return False
+
+    def _with_publisher(self, action: Callable):
+        """Run `action(channel)` on the shared confirmed channel under the lock; on a dropped
+        connection (most often an idle one the broker closed) try once more on a fresh one."""
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    self._publisher().basic_publish("", queue_name, body, properties=PERSISTENT, mandatory=True)
-                    return
-                except pika.exceptions.UnroutableError:
-                    raise QueueUnavailable(f"RabbitMQ has no queue {queue_name!r} to route the message to") from None
-                except pika.exceptions.NackError:
-                    raise QueueUnavailable(f"RabbitMQ refused the message for {queue_name!r} (nack)") from None
+                    return action(self._publisher())
                 except BROKER_ERRORS as exc:
-                    # Most often an idle connection the broker closed; one fresh connection is worth a try.
                     self._drop_publisher()
                     if attempt == 2:
-                        raise QueueUnavailable(f"publishing to RabbitMQ at {self.where} failed: "
-                                               f"{_describe(exc)}") from exc
+                        raise QueueUnavailable(f"RabbitMQ at {self.where} failed: {_describe(exc)}") from exc
                     logger.info("RabbitMQ publisher connection lost (%s); reconnecting", _describe(exc))
 
     def _publisher(self):
@@ -244,38 +275,22 @@ class RabbitQueue(JobQueue):
             _close_quietly(self._connection)
         self._connection = self._channel = None
 
-    def depth(self, queue_name: str) -> int:
-        """Messages ready in a queue (a passive declare); 0 for a queue that does not exist."""
-        with self._lock:
-            try:
-                self._publisher()
-                channel = self._connection.channel()
-                try:
-                    return channel.queue_declare(queue_name, passive=True).method.message_count
-                finally:
-                    if channel.is_open:
-                        channel.close()
-            except pika.exceptions.ChannelClosedByBroker as exc:
-                if exc.reply_code == 404:
-                    return 0
-                raise QueueUnavailable(f"RabbitMQ: {exc.reply_text}") from exc
-            except BROKER_ERRORS as exc:
-                self._drop_publisher()
-                raise QueueUnavailable(f"RabbitMQ at {self.where}: {_describe(exc)}") from exc
-
-    def ping(self) -> bool:
-        with self._lock:
-            try:
-                self._publisher()
-                return True
-            except (QueueUnavailable, *BROKER_ERRORS) as exc:
-                logger.warning("RabbitMQ ping failed: %s", exc)
-                self._drop_publisher()
-                return False
-
     def close(self) -> None:
         with self._lock:
             self._drop_publisher()
+
+    def delete_topology(self) -> None:
+        """Delete this set's queues (with their messages) and dead-letter exchange: for tests and
+        for retiring a queue set; never called by a running service."""
+        self.close()
+        connection = self.connect()
+        try:
+            channel = connection.channel()
+            for name in (self.input_queue, self.result_queue, self.dead_letter_queue):
+                channel.queue_delete(name)
+            channel.exchange_delete(self.dead_letter_exchange)
+        finally:
+            _close_quietly(connection)
 
     def consume(self, queue_name: str, handler: Handler, stop: threading.Event) -> None:
         """Consume on a connection of this thread's own; reconnect with a growing delay until `stop`."""

@@ -135,6 +135,21 @@ def memory_queue(settings) -> MemoryQueue:
     return MemoryQueue(settings)
 
 
+@pytest.fixture
+def amqp_names():
+    """Settings overrides for the test broker with queue names of this test's own; the queues and
+    their dead-letter exchange are deleted afterwards (others use the same broker at once)."""
+    url = require_service("TEST_AMQP_URL", "RabbitMQ")
+    suffix = uuid.uuid4().hex[:12]
+    names = {"amqp_url": url, "input_queue": f"test_input_{suffix}", "result_queue": f"test_result_{suffix}",
+             "dead_letter_queue": f"test_dead_{suffix}"}
+    yield names
+    from core.queue import RabbitQueue
+
+    environ = {key.upper(): value for key, value in names.items()}
+    RabbitQueue(load_settings(environ, env_file=None)).delete_topology()
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory):
     """A tiny ONNX model (red subject -> opaque) that loads through rembg's dis_custom session."""
