@@ -9,6 +9,7 @@ import sys
 from core import accounts, audit, demo, migrations, retention
 from core.bootstrap import start
 from core.errors import CutoutError
+from core.health import is_fresh
 from core.models import User
 from core.storage import Storage
 
@@ -23,8 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check-ledger", help="verify the ledger's invariants for every user")
     purge = commands.add_parser("purge", help="delete the files of old finished jobs")
     purge.add_argument("--older-than", default=None, help="an age such as 30d, 12h or 90m")
+    health = commands.add_parser("healthcheck", help="exit 0 when a process's heartbeat file is fresh")
+    health.add_argument("--heartbeat", required=True, help="the file the process touches")
+    health.add_argument("--max-age", type=float, default=120, help="seconds")
     args = parser.parse_args(argv)
 
+    if args.command == "healthcheck":  # needs neither settings nor the database
+        return 0 if is_fresh(args.heartbeat, args.max_age) else 1
     settings = start()
     try:
         return COMMANDS[args.command](args, settings)
