@@ -1,0 +1,3 @@
+from bot.run import main
+
+raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""The Application: handlers wired, the result listener started and stopped with it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Update
+from telegram.error import NetworkError, TelegramError
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
+from telegram.request import BaseRequest
+
+from bot import commands, payments, photos, settings_menu
+from bot.concurrency import PerChatUpdateProcessor
+from bot.delivery import ResultListener
+from bot.services import Services, language_of
+from bot.texts import text
+from core.queue import JobQueue, open_queue
+from core.settings import Settings
+from core.storage import Storage
+
+logger = logging.getLogger(__name__)
+
+LISTENER = "result_listener"
+
+
+def build_application(settings: Settings, *, queue: JobQueue | None = None, storage: Storage | None = None,
+                      request: BaseRequest | None = None) -> Application:
+    """The bot with every handler wired; nothing runs until it is initialized (tests inject `request`)."""
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token)
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_file_base_url)
+        .concurrent_updates(PerChatUpdateProcessor())
+        .post_init(post_init)
+        .post_stop(post_stop)
+        .post_shutdown(post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    application = builder.build()
+    application.bot_data["services"] = Services(
+        settings=settings,
+        queue=queue if queue is not None else open_queue(settings),
+        storage=storage if storage is not None else Storage(settings.storage_dir),
+    )
+    for area in (commands, payments, settings_menu, photos):
+        area.register(application)
+    commands.register_fallbacks(application)
+    application.add_error_handler(on_error)
+    return application
+
+
+async def post_init(application: Application) -> None:
+    """Publish the command menus and start delivering results."""
+    try:
+        await commands.set_menus(application)
+    except TelegramError as exc:  # a missing menu is cosmetic; the bot still works
+        logger.warning("could not set the command menu: %s", exc)
+    listener = ResultListener(application.bot, application.bot_data["services"], asyncio.get_running_loop())
+    listener.start()
+    application.bot_data[LISTENER] = listener
+
+
+async def post_stop(application: Application) -> None:
+    """Stop the result listener while the bot can still finish the delivery in hand."""
+    listener = application.bot_data.pop(LISTENER, None)
+    if listener is not None:
+        await asyncio.to_thread(listener.stop)
+
+
+async def post_shutdown(application: Application) -> None:
+    """Make sure the listener is stopped, then release the queue."""
+    await post_stop(application)
+    await asyncio.to_thread(application.bot_data["services"].queue.close)
+
+
+async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Log every error of a handler; tell the person when there is a chat to tell."""
+    logger.error("error while handling update %s", getattr(update, "update_id", None), exc_info=context.error)
+    if isinstance(context.error, NetworkError) or not isinstance(update, Update) or not update.effective_message:
+        return  # Telegram itself is unreachable, or there is no chat to answer in
+    try:
+        await update.effective_message.reply_text(text(language_of(update), "try_again"))
+    except TelegramError:
+        logger.info("could not tell chat %s about the error", update.effective_chat.id)

@@ -1,0 +1,191 @@
+"""Results out: a listener thread consumes result events; the Telegram calls run on the bot's event loop.
+
+Events carry only a job id; the database says what to do. Every step is idempotent: a job already
+delivered sends nothing again. A 429 waits `retry_after` and retries; a 403 (the user blocked the
+bot) or a 400 (the chat is gone) is recorded and acked; anything else is retried with a growing
+delay and the message goes back to the queue, so no result is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import re
+import threading
+import warnings
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+
+from telegram import Bot, InputFile, ReplyParameters
+from telegram.error import BadRequest, Forbidden, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.services import Services, is_not_modified, with_connection
+from bot.texts import text
+from core import accounts, jobs
+from core.errors import JobNotFound
+from core.queue import Reject
+from core.views import JobView
+
+logger = logging.getLogger(__name__)
+
+CALL_TIMEOUT_SECONDS = 300  # an upload of a large result on a slow link
+MAX_BACKOFF_SECONDS = 60.0
+REASON_LENGTH = 200
+EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+def result_filename(job: JobView) -> str:
+    """The result's file name from the original's: "photo.jpg" -> "photo-cutout.png"."""
+    stem = re.sub(r"[^\w.-]+", "_", Path(job.input_name or "photo").stem).strip("._")[:64] or "photo"
+    suffix = "mask" if job.options.mode == "mask" else "cutout"
+    extension = EXTENSIONS.get(job.output_content_type or "", job.options.extension)
+    return f"{stem}-{suffix}.{extension}"
+
+
+def retry_seconds(exc: RetryAfter) -> float:
+    """How long Telegram asked us to wait, in seconds (int or timedelta, depending on PTB settings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+async def send_result(bot: Bot, job: JobView, data: bytes, language: str) -> None:
+    """The result to the chat: a sticker, or a document (so a PNG keeps its transparency)."""
+    reply = ReplyParameters(job.message_id, allow_sending_without_reply=True) if job.message_id else None
+    if job.options.mode == "sticker":
+        await bot.send_sticker(job.chat_id, InputFile(data, filename=result_filename(job)), reply_parameters=reply)
+        return
+    await bot.send_document(job.chat_id, InputFile(data, filename=result_filename(job)),
+                            caption=text(language, "result_caption"), reply_parameters=reply,
+                            disable_content_type_detection=True)
+
+
+async def edit_status(bot: Bot, job: JobView, message: str) -> None:
+    """Rewrite the job's status message; an edit that changes nothing is fine."""
+    try:
+        await bot.edit_message_text(message, chat_id=job.chat_id, message_id=job.status_message_id)
+    except BadRequest as exc:
+        if not is_not_modified(exc):
+            raise
+
+
+async def tell_failure(bot: Bot, job: JobView, message: str) -> None:
+    """Say the job failed: in its status message, or a new message if that one is gone."""
+    if job.status_message_id:
+        try:
+            await edit_status(bot, job, message)
+            return
+        except BadRequest as exc:
+            logger.info("status message of job %s cannot be edited (%s); sending a new one", job.id, exc)
+    await bot.send_message(job.chat_id, message)
+
+
+class ResultListener:
+    """Consumes `result_queue` in its own thread; started and stopped with the application."""
+
+    def __init__(self, bot: Bot, services: Services, loop: asyncio.AbstractEventLoop):
+        self.bot = bot
+        self.services = services
+        self.loop = loop
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failures: dict[str, int] = {}
+
+    def start(self) -> None:
+        """Begin consuming in a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name="result-listener", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop consuming and wait for the message in hand to finish (it is acked or goes back)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                logger.warning("the result listener did not stop within %s s", timeout)
+
+    def _run(self) -> None:
+        delay = 1.0
+        queue, name = self.services.queue, self.services.settings.result_queue
+        while not self._stop.is_set():
+            try:
+                queue.consume(name, self.handle, self._stop)
+            except Exception:
+                logger.exception("result listener lost its queue; retrying in %.0f s", delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+
+    def handle(self, message: dict) -> None:
+        """One result event: act on the job's status; raise to have the event redelivered after a pause."""
+        job_id = str(message["job_id"])
+        try:
+            with_connection(self._act, job_id)
+        except Reject:
+            raise
+        except Exception:
+            failures = self._failures[job_id] = self._failures.get(job_id, 0) + 1
+            delay = min(self.services.settings.retry_backoff_seconds * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
+            logger.exception("delivery of job %s failed (%s time(s)); retrying in %.1f s", job_id, failures, delay)
+            self._stop.wait(delay)
+            raise
+        self._failures.pop(job_id, None)
+
+    def _act(self, job_id: str) -> None:
+        try:
+            job = jobs.get_job(job_id)
+        except JobNotFound:
+            raise Reject(f"result event for unknown job {job_id}") from None
+        if job.chat_id is None or job.status not in ("processing", "done", "failed"):
+            return  # an API job, or one still queued or cancelled: nothing to say in a chat
+        language = accounts.get_user(job.user_id).language
+        if job.status == "processing":
+            self._courtesy(job, text(language, "status_processing"))
+        elif job.status == "done":
+            self._deliver(job, lambda: send_result(self.bot, job, self.services.storage.get(job.output_key), language))
+            self._courtesy(job, text(language, "status_done"))
+        else:
+            reason = (job.error or text(language, "failed_reason"))[:REASON_LENGTH]
+            self._deliver(job, lambda: tell_failure(self.bot, job, text(language, "status_failed", reason=reason)))
+
+    def _deliver(self, job: JobView, send: Callable[[], Awaitable[None]]) -> None:
+        """Send once and record it; a chat that will never take it is recorded too."""
+        if job.delivered_at is not None:
+            logger.info("job %s was already delivered", job.id)
+            return
+        try:
+            self._call(send)
+        except (Forbidden, BadRequest, FileNotFoundError) as exc:
+            # Permanent: the user blocked the bot, the chat is gone, or the result was purged.
+            logger.warning("job %s cannot be delivered to chat %s: %s", job.id, job.chat_id, exc)
+            jobs.record_delivery(job.id, error=f"{type(exc).__name__}: {exc}"[:500])
+            return
+        jobs.record_delivery(job.id)
+        logger.info("job %s delivered to chat %s", job.id, job.chat_id)
+
+    def _courtesy(self, job: JobView, message: str) -> None:
+        """Update the status line; it is only a courtesy, so a failure is logged, not retried."""
+        if not job.status_message_id:
+            return
+        try:
+            self._call(lambda: edit_status(self.bot, job, message))
+        except Exception as exc:
+            logger.info("status of job %s not updated: %s", job.id, exc)
+
+    def _call(self, make: Callable[[], Awaitable[None]]) -> None:
+        """Run a Telegram call on the bot's loop and wait; on 429 wait as asked and call again."""
+        while True:
+            future = asyncio.run_coroutine_threadsafe(make(), self.loop)
+            try:
+                return future.result(CALL_TIMEOUT_SECONDS)
+            except RetryAfter as exc:
+                wait = retry_seconds(exc)
+                logger.warning("Telegram asks to wait %.0f s before the next call", wait)
+                if self._stop.wait(wait):
+                    raise  # shutting down: the event goes back to the queue
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                raise

@@ -1,0 +1,160 @@
+"""Buying credits with Telegram Stars: packages, invoice, pre-checkout, successful payment."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    PreCheckoutQueryHandler,
+    filters,
+)
+
+from bot.services import language_of, off_loop, services
+from bot.texts import text
+from core import accounts, billing
+from core.errors import UserNotFound
+from core.settings import Settings, parse_packages
+
+logger = logging.getLogger(__name__)
+
+CURRENCY = "XTR"  # Telegram Stars; no payment provider is involved
+PAYLOAD_PREFIX = "credits"
+BUY_CALLBACK = "buy"
+PACKAGE_CALLBACK = "pkg"
+
+
+def payload_for(credits: int, stars: int) -> str:
+    """The invoice payload that names a package."""
+    return f"{PAYLOAD_PREFIX}:{credits}:{stars}"
+
+
+def parse_payload(payload: str) -> tuple[int, int] | None:
+    """(credits, stars) from an invoice payload, or None if it is not one of ours."""
+    parts = (payload or "").split(":")
+    if len(parts) != 3 or parts[0] != PAYLOAD_PREFIX or not all(p.isdigit() for p in parts[1:]):
+        return None
+    return int(parts[1]), int(parts[2])
+
+
+def packages_keyboard(settings: Settings, language: str) -> InlineKeyboardMarkup:
+    """One button per credit package."""
+    return InlineKeyboardMarkup([
+        [InlineKeyboardButton(text(language, "buy_button", credits=credits, stars=stars),
+                              callback_data=f"{PACKAGE_CALLBACK}:{credits}:{stars}")]
+        for credits, stars in parse_packages(settings.credit_packages)
+    ])
+
+
+def buy_markup(language: str) -> InlineKeyboardMarkup:
+    """A single "Buy credits" button (under a not-enough-credits message)."""
+    return InlineKeyboardMarkup([[InlineKeyboardButton(text(language, "buy_credits_button"),
+                                                       callback_data=BUY_CALLBACK)]])
+
+
+async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/buy: the credit packages as buttons."""
+    language = language_of(update)
+    await update.effective_message.reply_text(
+        text(language, "buy_choose"), reply_markup=packages_keyboard(services(context).settings, language))
+
+
+async def buy_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The "Buy credits" button: show the packages."""
+    query = update.callback_query
+    await query.answer()
+    language = language_of(update)
+    await query.message.reply_text(
+        text(language, "buy_choose"), reply_markup=packages_keyboard(services(context).settings, language))
+
+
+async def package_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A package button: send its Stars invoice."""
+    query = update.callback_query
+    await query.answer()
+    language = language_of(update)
+    package = parse_payload(PAYLOAD_PREFIX + query.data.removeprefix(PACKAGE_CALLBACK))
+    if package not in parse_packages(services(context).settings.credit_packages):
+        await query.message.reply_text(text(language, "package_gone"))
+        return
+    credits, stars = package
+    await context.bot.send_invoice(
+        chat_id=query.message.chat_id,
+        title=text(language, "invoice_title", credits=credits),
+        description=text(language, "invoice_description", credits=credits),
+        payload=payload_for(credits, stars),
+        currency=CURRENCY,
+        prices=[LabeledPrice(text(language, "invoice_label", credits=credits), stars)],
+        provider_token="",
+    )
+
+
+def checkout_problem(telegram_id: int, payload: str, currency: str, amount: int, settings: Settings) -> str | None:
+    """Why this checkout must be refused (a catalogue key), or None to accept it."""
+    package = parse_payload(payload)
+    if package is None or package not in parse_packages(settings.credit_packages):
+        return "checkout_unknown_package"
+    if currency != CURRENCY or amount != package[1]:
+        return "checkout_unknown_package"
+    try:
+        user = accounts.get_user_by_telegram_id(telegram_id)
+    except UserNotFound:
+        return "checkout_no_user"
+    return "checkout_blocked" if user.is_blocked else None
+
+
+async def precheckout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Pre-checkout: accept a known package for an active user, refuse anything else; answer at once."""
+    query = update.pre_checkout_query
+    problem = await off_loop(checkout_problem, query.from_user.id, query.invoice_payload, query.currency,
+                             query.total_amount, services(context).settings)
+    if problem is None:
+        await query.answer(ok=True)
+    else:
+        logger.info("refused checkout %s of telegram user %s: %s", query.invoice_payload, query.from_user.id, problem)
+        await query.answer(ok=False, error_message=text(language_of(update), problem))
+
+
+def credit_payment(update: Update, credits: int, charge_id: str, signup_bonus: int) -> billing.TopUp:
+    """Add the paid credits once per Telegram charge id (a repeat credits nothing)."""
+    tg = update.effective_user
+    try:
+        user = accounts.get_user_by_telegram_id(tg.id)
+    except UserNotFound:  # paid without ever writing to us: the money is real, so is the account
+        user, _ = accounts.register_telegram_user(tg.id, username=tg.username, first_name=tg.first_name,
+                                                  language_code=tg.language_code, signup_bonus=signup_bonus)
+    return billing.top_up(user.id, credits, payment_id=charge_id, note=f"Telegram Stars ({charge_id})")
+
+
+async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A successful payment: credit the package exactly once per telegram_payment_charge_id."""
+    language = language_of(update)
+    payment = update.effective_message.successful_payment
+    charge_id = payment.telegram_payment_charge_id
+    package = parse_payload(payment.invoice_payload)
+    if package is None:
+        logger.error("payment %s has an unknown payload %r", charge_id, payment.invoice_payload)
+        await update.effective_message.reply_text(text(language, "payment_unknown", charge_id=charge_id))
+        return
+    credits = package[0]
+    result = await off_loop(credit_payment, update, credits, charge_id, services(context).settings.signup_bonus_credits)
+    if not result.credited:
+        logger.info("payment %s was already credited; ignoring the repeat", charge_id)
+        return
+    logger.info("payment %s credited %s credits to telegram user %s", charge_id, credits, update.effective_user.id)
+    await update.effective_message.reply_text(text(language, "payment_done", credits=credits,
+                                                   total=result.balance.total))
+
+
+def register(application: Application) -> None:
+    """Wire /buy, the package buttons and the payment updates."""
+    application.add_handler(CommandHandler("buy", buy))
+    application.add_handler(CallbackQueryHandler(buy_button, pattern=f"^{BUY_CALLBACK}$"))
+    application.add_handler(CallbackQueryHandler(package_chosen, pattern=rf"^{PACKAGE_CALLBACK}:\d+:\d+$"))
+    application.add_handler(PreCheckoutQueryHandler(precheckout))
+    application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, successful_payment))

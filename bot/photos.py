@@ -1,0 +1,181 @@
+"""Photos and image files in: fetch, create the job, show its status; anything else gets a clear answer."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from telegram import Message, Update
+from telegram.error import BadRequest, TelegramError
+from telegram.ext import Application, ContextTypes, MessageHandler, filters
+
+from bot.payments import buy_markup
+from bot.services import (
+    Services,
+    current_user,
+    download_limit,
+    language_of,
+    megabytes,
+    off_loop,
+    services,
+)
+from bot.texts import text
+from core import jobs
+from core.errors import (
+    CutoutError,
+    ImageTooLarge,
+    InsufficientCredits,
+    InvalidImage,
+    InvalidOptions,
+    TooManyJobs,
+    UserBlocked,
+)
+from core.settings import Settings
+from core.views import JobView, UserView
+
+logger = logging.getLogger(__name__)
+
+PHOTO_NAME = "photo.jpg"  # Telegram photos carry no file name
+
+
+@dataclass(frozen=True)
+class Incoming:
+    file_id: str
+    file_size: int | None
+    name: str
+
+
+class FileTooBig(Exception):
+    """The file is over the download limit."""
+
+    def __init__(self, size: int):
+        super().__init__(size)
+        self.size = size
+
+
+async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo: cut out its largest size."""
+    best = update.effective_message.photo[-1]
+    await start_job(update, context, Incoming(best.file_id, best.file_size, PHOTO_NAME))
+
+
+async def image_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An image sent as a file (full quality)."""
+    document = update.effective_message.document
+    await start_job(update, context, Incoming(document.file_id, document.file_size, document.file_name or "image"))
+
+
+async def not_an_image(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A file that is not an image."""
+    await update.effective_message.reply_text(text(language_of(update), "not_an_image"))
+
+
+async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Videos, voice, stickers and the like."""
+    await update.effective_message.reply_text(text(language_of(update), "unsupported"))
+
+
+async def start_job(update: Update, context: ContextTypes.DEFAULT_TYPE, incoming: Incoming) -> None:
+    """Check cheaply, answer at once, fetch the file, create the job, then publish it."""
+    svc = services(context)
+    language = language_of(update)
+    message = update.effective_message
+    user = await current_user(update, context)
+    refusal = _refusal(user, incoming, svc.settings, language)
+    if refusal:
+        await message.reply_text(*refusal[:1], reply_markup=refusal[1])
+        return
+    status = await message.reply_text(text(language, "received"), do_quote=True)
+    try:
+        data = await fetch(context, incoming.file_id, download_limit(svc.settings))
+    except FileTooBig as exc:
+        await status.edit_text(_too_large(language, exc.size, svc.settings))
+        return
+    except TelegramError as exc:
+        logger.warning("could not fetch file %s: %s", incoming.file_id, exc)
+        await status.edit_text(text(language, "download_failed"))
+        return
+    try:
+        job, position = await off_loop(create, svc, user, data, message, status, incoming.name)
+    except CutoutError as exc:
+        await status.edit_text(error_text(language, exc, svc.settings, user.balance.total),
+                               reply_markup=buy_markup(language) if isinstance(exc, InsufficientCredits) else None)
+        return
+    try:
+        # Edited before the publish, so a worker's "processing" is never overwritten by "queued".
+        await status.edit_text(text(language, "status_queued", position=position))
+    finally:
+        await off_loop(jobs.publish_job, svc.queue, job.id)  # the job is paid for: publish whatever the chat did
+
+
+def _refusal(user: UserView, incoming: Incoming, settings: Settings, language: str) -> tuple | None:
+    """(message, markup) when the photo can be refused before fetching it; None to go on."""
+    if user.is_blocked:
+        return text(language, "blocked"), None
+    if incoming.file_size and incoming.file_size > download_limit(settings):
+        return _too_large(language, incoming.file_size, settings), None
+    if user.balance.total < settings.price_per_image:
+        return (text(language, "no_credits", price=settings.price_per_image, total=user.balance.total),
+                buy_markup(language))
+    return None
+
+
+def _too_large(language: str, size: int, settings: Settings) -> str:
+    return text(language, "too_large", size=megabytes(size), limit=megabytes(download_limit(settings)))
+
+
+async def fetch(context: ContextTypes.DEFAULT_TYPE, file_id: str, limit: int) -> bytes:
+    """The file's bytes through getFile; FileTooBig before downloading anything over `limit`."""
+    try:
+        file = await context.bot.get_file(file_id)
+    except BadRequest as exc:
+        if "too big" in exc.message.lower():  # the Bot API's own 20 MB refusal
+            raise FileTooBig(limit + 1) from exc
+        raise
+    if file.file_size and file.file_size > limit:
+        raise FileTooBig(file.file_size)
+    data = bytes(await file.download_as_bytearray())
+    if len(data) > limit:
+        raise FileTooBig(len(data))
+    return data
+
+
+def create(svc: Services, user: UserView, data: bytes, message: Message, status: Message,
+           name: str) -> tuple[JobView, int]:
+    """Create the job (charged, not yet published), remember its status message, and find its place in line."""
+    job = jobs.create_job(user.id, data, user.options, settings=svc.settings,
+                          storage=svc.storage, source="telegram", chat_id=message.chat_id,
+                          message_id=message.message_id, input_name=name,
+                          max_in_flight=svc.settings.max_jobs_in_flight)
+    jobs.set_status_message(job.id, status.message_id)
+    return job, jobs.queue_position(job.id)
+
+
+def error_text(language: str, exc: CutoutError, settings: Settings, total: int) -> str:
+    """A domain error as a chat message (`total`: the credits the user was last seen to have)."""
+    if isinstance(exc, InsufficientCredits):
+        return text(language, "no_credits", price=settings.price_per_image, total=total)
+    if isinstance(exc, TooManyJobs):
+        return text(language, "too_many_jobs", limit=settings.max_jobs_in_flight)
+    if isinstance(exc, ImageTooLarge):
+        return text(language, "image_too_large", megapixels=settings.max_pixels // 1_000_000,
+                    limit=megabytes(settings.max_upload_bytes))
+    if isinstance(exc, InvalidImage):
+        return text(language, "invalid_image")
+    if isinstance(exc, InvalidOptions):
+        return text(language, "invalid_options")
+    if isinstance(exc, UserBlocked):
+        return text(language, "blocked")
+    logger.error("unexpected domain error for a photo: %s", exc)
+    return text(language, "try_again")
+
+
+def register(application: Application) -> None:
+    """Wire photos, image files, other files and other media."""
+    application.add_handler(MessageHandler(filters.PHOTO, photo))
+    application.add_handler(MessageHandler(filters.ANIMATION, unsupported))  # GIFs arrive as both
+    application.add_handler(MessageHandler(filters.Document.IMAGE, image_document))
+    application.add_handler(MessageHandler(filters.Document.ALL, not_an_image))
+    application.add_handler(MessageHandler(
+        filters.VIDEO | filters.VIDEO_NOTE | filters.VOICE | filters.AUDIO | filters.Sticker.ALL
+        | filters.LOCATION | filters.CONTACT | filters.POLL | filters.Dice.ALL, unsupported))

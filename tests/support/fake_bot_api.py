@@ -1,0 +1,333 @@
+"""A fake Telegram Bot API that records every call.
+
+`FakeBotApi` answers the methods the bot uses with real-shaped JSON. Put it under
+python-telegram-bot in-process with `api.request()` (a `telegram.request.BaseRequest`), or serve
+it over HTTP with `FakeBotApiServer` for a bot running as a separate process (getUpdates included).
+"""
+
+from __future__ import annotations
+
+import email.parser
+import email.policy
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl
+
+from telegram.request import BaseRequest, RequestData
+
+TOKEN = "123456:TEST-token"
+BOT_ID = 123456
+
+
+@dataclass
+class Call:
+    """One request the bot made: method name, parameters, uploaded files (field -> (file name, bytes))."""
+
+    method: str
+    params: dict[str, Any]
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str | None:
+        return self.params.get("text")
+
+    @property
+    def buttons(self) -> list[dict]:
+        """Every inline button of the call's reply_markup, row by row."""
+        markup = self.params.get("reply_markup") or {}
+        if isinstance(markup, str):
+            markup = json.loads(markup)
+        return [button for row in markup.get("inline_keyboard", []) for button in row]
+
+
+@dataclass
+class Failure:
+    status: int
+    description: str
+    retry_after: int | None = None
+
+
+class FakeBotApi:
+    """Answers Bot API methods, serves registered files, records calls; thread-safe."""
+
+    def __init__(self, token: str = TOKEN):
+        self.token = token
+        self.calls: list[Call] = []
+        self.files: dict[str, tuple[str, bytes, int]] = {}  # file_id -> (file_path, content, reported size)
+        self.updates: list[dict] = []
+        self._failures: dict[str, list[Failure]] = {}
+        self._ids = itertools.count(1)
+        self._message_ids = itertools.count(1000)
+        self._changed = threading.Condition()
+
+    # --- set-up ---
+
+    def add_file(self, content: bytes, *, size: int | None = None, name: str = "photo.jpg") -> str:
+        """Register a downloadable file; `size` is what getFile reports (default: the real size)."""
+        number = next(self._ids)
+        file_id = f"file-{number}"
+        self.files[file_id] = (f"files/{number}-{name}", content, len(content) if size is None else size)
+        return file_id
+
+    def fail_next(self, method: str, status: int, description: str = "", *, retry_after: int | None = None,
+                  times: int = 1) -> None:
+        """Make the next `times` calls of `method` fail with this HTTP status."""
+        with self._changed:
+            self._failures.setdefault(method, []).extend([Failure(status, description, retry_after)] * times)
+
+    def push_update(self, update: dict) -> int:
+        """Queue an update for getUpdates (the HTTP server); returns its update_id."""
+        with self._changed:
+            update = dict(update, update_id=len(self.updates) + 1)
+            self.updates.append(update)
+            self._changed.notify_all()
+            return update["update_id"]
+
+    # --- inspection ---
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._changed:
+            return [call for call in self.calls if call.method == method]
+
+    def sent_texts(self) -> list[str]:
+        """Texts of every sendMessage and editMessageText, in order."""
+        with self._changed:
+            return [call.text for call in self.calls if call.method in ("sendMessage", "editMessageText")]
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 15.0) -> list[Call]:
+        """Block until `method` was called `count` times; fail after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [call for call in self.calls if call.method == method]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    made = [call.method for call in self.calls]
+                    raise AssertionError(f"{method} called {len(found)} time(s), expected {count}; calls: {made}")
+                self._changed.wait(left)
+
+    # --- the API ---
+
+    def handle(self, method: str, params: dict[str, Any], files: dict[str, tuple[str, bytes]]) -> tuple[int, dict]:
+        """Answer one call: (HTTP status, JSON body)."""
+        with self._changed:
+            self.calls.append(Call(method, params, files))
+            self._changed.notify_all()
+            failures = self._failures.get(method)
+            failure = failures.pop(0) if failures else None
+        if failure:
+            body = {"ok": False, "error_code": failure.status, "description": failure.description}
+            if failure.retry_after:
+                body["parameters"] = {"retry_after": failure.retry_after}
+            return failure.status, body
+        answer = getattr(self, f"_{method}", None)
+        result = answer(params, files) if answer else True
+        if isinstance(result, tuple):  # an error answer of the method itself
+            return result
+        return 200, {"ok": True, "result": result}
+
+    def download(self, file_path: str) -> tuple[int, bytes]:
+        """A file download (GET on the file URL)."""
+        with self._changed:
+            self.calls.append(Call("download", {"file_path": file_path}))
+            self._changed.notify_all()
+        for path, content, _ in self.files.values():
+            if path == file_path:
+                return 200, content
+        return 404, b'{"ok": false, "error_code": 404, "description": "Not Found"}'
+
+    def updates_after(self, offset: int, timeout: float) -> list[dict]:
+        """Updates from `offset` on, waiting up to `timeout` seconds for one (long polling)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [u for u in self.updates if u["update_id"] >= offset]
+                left = deadline - time.monotonic()
+                if found or left <= 0:
+                    return found
+                self._changed.wait(left)
+
+    def _message(self, params: dict, **content) -> dict:
+        chat_id = int(params.get("chat_id", 0))
+        return {"message_id": next(self._message_ids), "date": int(time.time()),
+                "chat": {"id": chat_id, "type": "private"},
+                "from": {"id": BOT_ID, "is_bot": True, "first_name": "Cutout"}, **content}
+
+    def _getMe(self, params, files):
+        return {"id": BOT_ID, "is_bot": True, "first_name": "Cutout", "username": "cutout_test_bot",
+                "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
+
+    def _getFile(self, params, files):
+        file_id = params.get("file_id")
+        if file_id not in self.files:
+            return 400, {"ok": False, "error_code": 400, "description": "Bad Request: invalid file_id"}
+        path, _, size = self.files[file_id]
+        return {"file_id": file_id, "file_unique_id": f"u-{file_id}", "file_size": size, "file_path": path}
+
+    def _getUpdates(self, params, files):
+        return self.updates_after(int(params.get("offset") or 0), min(float(params.get("timeout") or 0), 1.0))
+
+    def _sendMessage(self, params, files):
+        return self._message(params, text=params.get("text", ""))
+
+    def _editMessageText(self, params, files):
+        return dict(self._message(params, text=params.get("text", "")), message_id=int(params["message_id"]),
+                    edit_date=int(time.time()))
+
+    def _sendDocument(self, params, files):
+        name = files.get("document", ("document", b""))[0]
+        return self._message(params, document={"file_id": f"doc-{next(self._ids)}", "file_unique_id": "d",
+                                               "file_name": name})
+
+    def _sendSticker(self, params, files):
+        return self._message(params, sticker={"file_id": f"sticker-{next(self._ids)}", "file_unique_id": "s",
+                                              "type": "regular", "width": 512, "height": 512,
+                                              "is_animated": False, "is_video": False})
+
+    def _sendInvoice(self, params, files):
+        return self._message(params, invoice={"title": params.get("title", ""),
+                                              "description": params.get("description", ""),
+                                              "start_parameter": "", "currency": params.get("currency", ""),
+                                              "total_amount": sum(p["amount"] for p in _prices(params))})
+
+    # --- PTB's side ---
+
+    def request(self) -> FakeRequest:
+        """A python-telegram-bot request object that talks to this fake in-process."""
+        return FakeRequest(self)
+
+
+def _prices(params: dict) -> list[dict]:
+    prices = params.get("prices") or []
+    return json.loads(prices) if isinstance(prices, str) else prices
+
+
+class FakeRequest(BaseRequest):
+    """`telegram.request.BaseRequest` answered by a FakeBotApi, with no network at all."""
+
+    def __init__(self, api: FakeBotApi):
+        self.api = api
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 5.0
+
+    async def initialize(self) -> None:
+        """Nothing to open."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+    async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
+                         read_timeout=None, write_timeout=None, connect_timeout=None,
+                         pool_timeout=None) -> tuple[int, bytes]:
+        file_prefix = f"/file/bot{self.api.token}/"
+        if file_prefix in url:
+            return self.api.download(url.split(file_prefix, 1)[1])
+        params = dict(request_data.parameters) if request_data else {}
+        files = {}
+        if request_data is not None and request_data.contains_files:
+            for name, (filename, content, *_rest) in request_data.multipart_data.items():
+                files[name] = (filename, content if isinstance(content, bytes) else content.read())
+        status, body = self.api.handle(url.rsplit("/", 1)[-1], params, files)
+        return status, json.dumps(body).encode()
+
+
+class FakeBotApiServer:
+    """The fake over HTTP on 127.0.0.1 (a free port), for a bot in another process."""
+
+    def __init__(self, api: FakeBotApi | None = None):
+        self.api = api or FakeBotApi()
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self.api))
+        self.httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="fake-bot-api", daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/bot"
+
+    @property
+    def base_file_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/file/bot"
+
+    def __enter__(self) -> FakeBotApiServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(5)
+
+
+def _handler_for(api: FakeBotApi) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            prefix = f"/file/bot{api.token}/"
+            if self.path.startswith(prefix):
+                status, body = api.download(self.path[len(prefix):])
+                self._reply(status, body, "application/octet-stream")
+            else:
+                self._api_call({})
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length)
+            self._api_call(*_parse_body(self.headers.get("Content-Type", ""), body))
+
+        def _api_call(self, params: dict, files: dict | None = None) -> None:
+            prefix = f"/bot{api.token}/"
+            if not self.path.startswith(prefix):
+                self._reply(404, b'{"ok": false, "error_code": 404, "description": "Not Found"}')
+                return
+            status, answer = api.handle(self.path[len(prefix):].split("?")[0], params, files or {})
+            self._reply(status, json.dumps(answer).encode())
+
+        def _reply(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args) -> None:
+            """Quiet: the calls are recorded instead."""
+
+    return Handler
+
+
+def _parse_body(content_type: str, body: bytes) -> tuple[dict, dict]:
+    """Parameters and files of a JSON, form-encoded or multipart request."""
+    if content_type.startswith("application/json"):
+        return (json.loads(body) if body else {}), {}
+    if content_type.startswith("multipart/form-data"):
+        message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+            b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+        params, files = {}, {}
+        for part in message.iter_parts():
+            name = part.get_param("name", header="content-disposition")
+            if part.get_filename() is not None:
+                files[name] = (part.get_filename(), part.get_payload(decode=True))
+            else:
+                params[name] = _value(part.get_payload(decode=True).decode())
+        return params, files
+    return {key: _value(value) for key, value in parse_qsl(body.decode())}, {}
+
+
+def _value(raw: str) -> Any:
+    """PTB sends nested values and numbers JSON-encoded and plain strings as they are."""
+    if raw[:1] in "[{" or raw in ("true", "false") or raw.lstrip("-").isdigit():
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
