@@ -210,6 +210,19 @@ def test_long_handler_does_not_lose_the_connection(tmp_path, amqp_names, consume
     queue.close()
 
 
+def test_threads_may_publish_at_once(rabbit, rabbit_settings):
+    def publish_many(start: int) -> None:
+        for number in range(start, start + 25):
+            rabbit.publish_job(f"job-{number}")
+
+    threads = [threading.Thread(target=publish_many, args=(start,)) for start in range(0, 200, 25)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert rabbit.depth(rabbit_settings.input_queue) == 200
+
+
 def test_publish_to_a_queue_that_does_not_exist_raises_queue_unavailable(rabbit):
     with pytest.raises(QueueUnavailable, match="no queue 'missing-"):
         rabbit.publish(f"missing-{uuid.uuid4().hex}", "job-4")

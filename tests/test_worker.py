@@ -16,6 +16,7 @@ from core.errors import InvalidImage
 from core.models import Job, Transaction, utcnow
 from core.queue import MemoryQueue, Reject
 from core.settings import Settings
+from core.storage import Storage
 from tests.conftest import make_settings
 from tests.support.images import decode, encode, subject_image
 from worker.handler import JobHandler, retry_delay
@@ -298,3 +299,28 @@ def test_republish_unfinished_ignores_finished_jobs(fast_settings, storage, user
     done = jobs.create_job(user.id, encode(subject_image()), {}, settings=fast_settings, storage=storage)
     jobs.complete_job(done.id, output_key="x", content_type="image/png")
     assert republish_unfinished(queue) == 0
+
+
+def test_sweepers_running_at_once_publish_each_stuck_job_once(pg_settings, tmp_path):
+    settings = replace(pg_settings, stuck_job_seconds=60)
+    storage = Storage(settings.storage_dir)
+    queue = MemoryQueue(settings)
+    owner, _ = accounts.register_telegram_user(2002, signup_bonus=5)
+    stuck = [jobs.create_job(owner.id, encode(subject_image()), {}, settings=settings, storage=storage).id
+             for _ in range(5)]
+    for job_id in stuck:
+        backdate(job_id, 3600)
+    barrier = threading.Barrier(4)
+    published: list[int] = []
+
+    def sweeper() -> None:
+        barrier.wait()
+        published.append(sweep_once(settings, queue))
+
+    threads = [threading.Thread(target=sweeper) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sum(published) == 5
+    assert queue.depth("input_queue") == 5

@@ -23,7 +23,10 @@ def start_workers(settings: Settings, queue: JobQueue, session, stop: threading.
                   storage: Storage | None = None, process: Process | None = None,
                   sweep: bool = True) -> list[threading.Thread]:
     """Run the worker inside this process (as `make run` does): WORKER_THREADS consumer threads
-    and, with `sweep`, the sweeper. They end once `stop` is set and their job in hand is done."""
+    and, with `sweep`, the sweeper. They end once `stop` is set and their job in hand is done.
+    `session`: a loaded rembg session, or None to load one now (once per process)."""
+    if session is None and process is None:
+        session = load_session(settings)
     handler = JobHandler(settings, queue, storage or Storage(settings.storage_dir), session, stop, process=process)
     return start_threads(settings, queue, handler, stop, sweep=sweep)
 

@@ -1,0 +1,259 @@
+"""The worker against the real RabbitMQ and PostgreSQL: killed workers, poison messages, a broker
+that is down at submit time, and `python -m worker` stopping on SIGTERM."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from core import accounts, jobs
+from core.audit import check_ledger
+from core.models import Job, Transaction, utcnow
+from core.queue import RabbitQueue
+from core.storage import Storage
+from tests.support.images import decode, encode, subject_image
+from worker.service import start_workers
+from worker.session import load_session
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTO = encode(subject_image())
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition", logs=None):
+    """Poll until `predicate()` is truthy; fail after `timeout` seconds (with the worker's log)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}" + (f"\n--- worker log ---\n{logs()}" if logs else ""))
+
+
+def status_of(job_id) -> str:
+    return jobs.get_job(job_id).status
+
+
+def ledger_of(job_id) -> list[tuple[str, int, str]]:
+    rows = Transaction.select().where(Transaction.job == job_id).order_by(Transaction.id)
+    return [(row.kind, row.amount, row.status) for row in rows]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def settings(pg_settings, amqp_names):
+    """PostgreSQL and RabbitMQ, with queues of this test's own."""
+    return replace(pg_settings, **amqp_names)
+
+
+@pytest.fixture
+def queue(settings):
+    queue = RabbitQueue(settings)
+    yield queue
+    queue.close()
+
+
+@pytest.fixture
+def storage(settings) -> Storage:
+    return Storage(settings.storage_dir)
+
+
+@pytest.fixture
+def user(settings):
+    user, _ = accounts.register_telegram_user(3001, signup_bonus=3)
+    return user
+
+
+class HeldInput:
+    """The job's input file swapped for a FIFO: a worker that reads it blocks until the test
+    lets go, which makes "mid-job" a state the test controls rather than a race."""
+
+    def __init__(self, storage: Storage, job):
+        self.path = storage.path(job.input_key)
+        self.data = self.path.read_bytes()
+        self.path.unlink()
+        os.mkfifo(self.path)
+
+    def restore(self) -> None:
+        """Put the real file back (for a worker that reads it later)."""
+        temporary = self.path.parent / ".restored"
+        temporary.write_bytes(self.data)
+        os.replace(temporary, self.path)
+
+    def feed(self, timeout: float = 30.0) -> None:
+        """Hand the photo to the worker blocked on the FIFO."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)  # fails until a reader is there
+                break
+            except OSError as exc:
+                if exc.errno != errno.ENXIO or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb") as pipe:
+            pipe.write(self.data)
+
+
+class WorkerProcess:
+    """`python -m worker` configured through its environment, as a deployment runs it."""
+
+    def __init__(self, settings, model_path: Path, log_path: Path):
+        environ = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR") if key in os.environ}
+        environ.update(
+            PYTHONPATH=str(ROOT), APP_ENV="test", LOG_LEVEL="INFO", JWT_SECRET="test-secret-" + "x" * 40,
+            DATABASE_URL=settings.database_url, DB_POOL_SIZE="4", AMQP_URL=settings.amqp_url,
+            INPUT_QUEUE=settings.input_queue, RESULT_QUEUE=settings.result_queue,
+            DEAD_LETTER_QUEUE=settings.dead_letter_queue, STORAGE_DIR=settings.storage_dir,
+            MODEL_DIR=settings.model_dir, REMBG_MODEL_PATH=str(model_path), WORKER_THREADS="1",
+        )
+        self.log_path = log_path
+        with open(log_path, "ab") as log:
+            # cwd: a directory without a .env, so only this environment counts
+            self.process = subprocess.Popen([sys.executable, "-m", "worker"], env=environ, cwd=log_path.parent,
+                                            stdout=log, stderr=subprocess.STDOUT)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        """SIGTERM, then the exit status."""
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+
+@pytest.fixture
+def spawn(settings, tiny_model_path, tmp_path):
+    """spawn() starts a worker process; any still running at the end are killed."""
+    started: list[WorkerProcess] = []
+
+    def spawn() -> WorkerProcess:
+        worker = WorkerProcess(settings, tiny_model_path, tmp_path / f"worker-{len(started) + 1}.log")
+        started.append(worker)
+        return worker
+
+    yield spawn
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.process.kill()
+            worker.process.wait(10)
+
+
+@pytest.fixture
+def in_process(settings, storage, queue, tiny_model_path):
+    """start(**overrides) runs worker threads on RabbitMQ in this process until the test ends."""
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    session = load_session(replace(settings, rembg_model_path=str(tiny_model_path)))
+
+    def start(**overrides):
+        threads.extend(start_workers(replace(settings, **overrides), queue, session, stop, storage=storage))
+
+    yield start
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=15)
+        assert not thread.is_alive(), f"{thread.name} did not stop"
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_job_leaves_exactly_one_done_job_and_one_charge(settings, queue, storage, user, spawn):
+    job = jobs.create_job(user.id, PHOTO, {}, settings=settings, storage=storage)
+    held = HeldInput(storage, job)
+    jobs.publish_job(queue, job.id)
+    first = spawn()
+    wait_for(lambda: status_of(job.id) == "processing", what="the first worker to start the job", logs=first.logs)
+    first.process.kill()  # SIGKILL: no chance to ack, requeue or clean up
+    first.process.wait(10)
+    held.restore()
+    second = spawn()
+    wait_for(lambda: status_of(job.id) == "done", what="the second worker to finish the job", logs=second.logs)
+    assert second.stop() == 0, second.logs()
+    assert queue.depth(settings.input_queue) == 0  # acked: a message left unacked would be back now
+    job = jobs.get_job(job.id)
+    assert job.attempts == 2
+    assert ledger_of(job.id) == [("charge", -1, "completed")]
+    assert decode(storage.get(job.output_key)).mode == "RGBA"
+    assert check_ledger() == []
+
+
+@pytest.mark.slow
+def test_sigterm_lets_the_worker_finish_its_job_and_exit_zero(settings, queue, storage, user, spawn):
+    job = jobs.create_job(user.id, PHOTO, {}, settings=settings, storage=storage)
+    held = HeldInput(storage, job)
+    jobs.publish_job(queue, job.id)
+    worker = spawn()
+    wait_for(lambda: status_of(job.id) == "processing", what="the worker to start the job", logs=worker.logs)
+    worker.process.send_signal(signal.SIGTERM)
+    held.feed()  # the job in hand goes on after the signal
+    assert worker.process.wait(30) == 0, worker.logs()
+    assert status_of(job.id) == "done"
+    assert queue.depth(settings.input_queue) == 0
+    assert ledger_of(job.id) == [("charge", -1, "completed")]
+    assert "finishing the jobs in hand" in worker.logs()
+    assert check_ledger() == []
+
+
+def test_poison_messages_end_in_the_dead_letter_queue(settings, queue, in_process):
+    queue.publish_raw(settings.input_queue, b"\x00 not a job event")
+    queue.publish(settings.input_queue, str(uuid.uuid4()))  # a job that does not exist
+    in_process()
+    wait_for(lambda: queue.depth(settings.dead_letter_queue) == 2, what="two dead letters")
+    assert queue.depth(settings.input_queue) == 0
+
+
+def test_broker_down_at_submit_keeps_the_job_queued_until_the_sweeper_publishes_it(settings, queue, storage, user,
+                                                                                  in_process, caplog):
+    down = RabbitQueue(replace(settings, amqp_url=f"amqp://guest:guest@127.0.0.1:{closed_port()}/%2F"))
+    with caplog.at_level(logging.ERROR, logger="core.jobs"):
+        job = jobs.submit_job(user.id, PHOTO, {"mode": "png"}, settings=settings, storage=storage, queue=down)
+    assert "not yet queued" in caplog.text and "cannot reach RabbitMQ" in caplog.text
+    assert (status_of(job.id), ledger_of(job.id)) == ("queued", [("charge", -1, "pending")])
+    assert queue.depth(settings.input_queue) == 0
+
+    # The broker is reachable again; the job has waited longer than the sweeper's timeout.
+    Job.update(queued_at=utcnow() - timedelta(seconds=120)).where(Job.id == job.id).execute()
+    in_process(stuck_job_seconds=60, sweep_interval_seconds=1)
+    wait_for(lambda: status_of(job.id) == "done", what="the swept job to be done")
+    job = jobs.get_job(job.id)
+    cutout = decode(storage.get(job.output_key))
+    assert cutout.getpixel((60, 40))[3] == 255 and cutout.getpixel((2, 2))[3] == 0
+    assert ledger_of(job.id) == [("charge", -1, "completed")]
+    assert check_ledger() == []
+
+
+def test_photo_comes_back_cut_out_through_rabbitmq_with_a_result_event(settings, queue, storage, user, in_process):
+    in_process()
+    job = jobs.submit_job(user.id, PHOTO, {"mode": "sticker"}, settings=settings, storage=storage, queue=queue,
+                          chat_id=99)
+    wait_for(lambda: queue.depth(settings.result_queue) == 2, what="processing and result events")
+    job = jobs.get_job(job.id)
+    sticker = decode(storage.get(job.output_key))
+    assert (job.status, job.output_content_type, sticker.format, max(sticker.size)) == (
+        "done", "image/webp", "WEBP", 512)
+    assert check_ledger() == []
+
+
+def test_model_missing_makes_the_worker_exit_with_a_clear_message(settings, tmp_path):
+    worker = WorkerProcess(settings, tmp_path / "absent.onnx", tmp_path / "worker.log")
+    assert worker.process.wait(60) == 2
+    assert "make model" in worker.logs()
