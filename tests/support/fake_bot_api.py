@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 from telegram.request import BaseRequest, RequestData
 
@@ -138,6 +138,9 @@ class FakeBotApi:
         with self._changed:
             self.calls.append(Call("download", {"file_path": file_path}))
             self._changed.notify_all()
+            failures = self._failures.get("download")
+            if failures:
+                return failures.pop(0).status, b"failed"
         for path, content, _ in self.files.values():
             if path == file_path:
                 return 200, content
@@ -228,6 +231,7 @@ class FakeRequest(BaseRequest):
     async def do_request(self, url: str, method: str, request_data: RequestData | None = None,
                          read_timeout=None, write_timeout=None, connect_timeout=None,
                          pool_timeout=None) -> tuple[int, bytes]:
+        url = unquote(url)  # PTB quotes file URLs, the token's colon included
         file_prefix = f"/file/bot{self.api.token}/"
         if file_prefix in url:
             return self.api.download(url.split(file_prefix, 1)[1])
@@ -273,8 +277,9 @@ def _handler_for(api: FakeBotApi) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             prefix = f"/file/bot{api.token}/"
-            if self.path.startswith(prefix):
-                status, body = api.download(self.path[len(prefix):])
+            path = unquote(self.path)
+            if path.startswith(prefix):
+                status, body = api.download(path[len(prefix):])
                 self._reply(status, body, "application/octet-stream")
             else:
                 self._api_call({})

@@ -1,0 +1,236 @@
+"""Results out: the listener in the bot process sends each finished job to its chat, once."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+
+import pytest
+
+from bot.delivery import result_filename
+from bot.texts import text
+from core import accounts, billing, jobs
+from core.options import JobOptions
+from core.storage import output_key
+from tests.conftest import make_settings
+from tests.support.bot_harness import BotHarness, wait_until
+from tests.support.bot_updates import Person
+from tests.support.fake_bot_api import TOKEN
+from tests.support.images import decode, encode, subject_image
+from worker.service import start_workers
+from worker.session import load_session
+
+
+@pytest.fixture(scope="module")
+def session(tiny_model_path, tmp_path_factory):
+    """The worker's rembg session on the tiny test model (load_session sets U2NET_HOME: put it back)."""
+    before = os.environ.get("U2NET_HOME")
+    yield load_session(make_settings(tmp_path_factory.mktemp("bot-worker"), rembg_model_path=tiny_model_path))
+    if before is None:
+        os.environ.pop("U2NET_HOME", None)
+    else:
+        os.environ["U2NET_HOME"] = before
+
+
+@pytest.fixture
+def bot(sqlite_settings):
+    settings = dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN, retry_backoff_seconds=0.05)
+    with BotHarness(settings) as harness:
+        yield harness
+        harness.assert_no_errors()
+
+
+@pytest.fixture
+def workers(bot, session):
+    """The real worker (pipeline and tiny model) consuming the bot's in-process queue."""
+    stop = threading.Event()
+    threads = start_workers(bot.settings, bot.queue, session, stop, storage=bot.storage, sweep=False)
+    yield
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+
+
+@pytest.fixture
+def ann(bot):
+    person = Person(8001)
+    bot.send(person.text("/start"))
+    return person
+
+
+def send_photo(bot, person, name: str | None = None) -> jobs.JobView:
+    """The person sends a photo (or an image file called `name`); return its job."""
+    if name:
+        bot.send(person.document(bot.api.add_file(encode(subject_image()), name=name), name, "image/png"))
+    else:
+        bot.send(person.photo(bot.api.add_file(encode(subject_image(), "JPEG"))))
+    return jobs.list_jobs(accounts.get_user_by_telegram_id(person.id).id).items[0]
+
+
+def status_edits(bot, job) -> list[str]:
+    return [c.text for c in bot.api.calls_to("editMessageText") if c.params["message_id"] == job.status_message_id]
+
+
+def delivered(job_id) -> jobs.JobView | None:
+    job = jobs.get_job(job_id)
+    return job if job.delivered_at else None
+
+
+def test_png_result_arrives_as_a_transparent_document_named_after_the_photo(bot, ann, workers):
+    job = send_photo(bot, ann)
+    [document] = bot.api.wait_for("sendDocument")
+    filename, data = document.files["document"]
+    assert filename == "photo-cutout.png"
+    image = decode(data)
+    assert image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255
+    assert document.params["chat_id"] == ann.id
+    assert document.params["reply_parameters"]["message_id"] == job.message_id
+    assert wait_until(lambda: delivered(job.id)).delivery_error is None
+    edits = wait_until(lambda: status_edits(bot, job) if len(status_edits(bot, job)) == 3 else None)
+    assert edits == ["In line: #1. I'll update this message.", text("en", "status_processing"),
+                     text("en", "status_done")]
+    assert billing.balance(job.user_id).total == 2
+
+
+def test_sticker_mode_arrives_through_send_sticker(bot, ann, workers):
+    bot.send(ann.press("opt:mode:sticker"))
+    job = send_photo(bot, ann)
+    [sticker] = bot.api.wait_for("sendSticker")
+    image = decode(sticker.files["sticker"][1])
+    assert image.format == "WEBP" and max(image.size) == 512
+    wait_until(lambda: delivered(job.id))
+    assert not bot.api.calls_to("sendDocument")
+
+
+def test_colour_mode_arrives_as_a_document_with_the_colour_behind(bot, ann, workers):
+    bot.send(ann.press("opt:color:1e88e5"))
+    send_photo(bot, ann, name="cat.png")
+    [document] = bot.api.wait_for("sendDocument")
+    filename, data = document.files["document"]
+    image = decode(data).convert("RGB")
+    assert filename == "cat-cutout.png"
+    assert image.getpixel((0, 0)) == (0x1E, 0x88, 0xE5)  # the corner was background
+
+
+def test_mask_mode_arrives_as_a_mask_document(bot, ann, workers):
+    bot.send(ann.press("opt:mode:mask"))
+    send_photo(bot, ann, name="cat.png")
+    [document] = bot.api.wait_for("sendDocument")
+    filename, data = document.files["document"]
+    assert filename == "cat-mask.png"
+    assert decode(data).mode in ("L", "1", "LA")
+
+
+# --- the listener's rules, with the worker's part played by the test ---
+
+def finish(bot, job_id, *, mode: str = "png") -> None:
+    """Do what a worker does: start (event), store a real PNG result, complete (event)."""
+    jobs.start_job(job_id)
+    bot.queue.publish_result(job_id)
+    key = output_key(job_id, "png")
+    bot.storage.put(key, encode(subject_image().convert("RGBA"), "PNG"))
+    assert jobs.complete_job(job_id, output_key=key, content_type="image/png")
+    bot.queue.publish_result(job_id)
+
+
+def test_a_429_waits_retry_after_and_then_delivers(bot, ann):
+    job = send_photo(bot, ann)
+    bot.api.fail_next("sendDocument", 429, "Too Many Requests: retry after 1", retry_after=1)
+    finish(bot, job.id)
+    first, second = bot.api.wait_for("sendDocument", 2)
+    assert wait_until(lambda: delivered(job.id)).delivery_error is None
+    assert len(bot.api.calls_to("sendDocument")) == 2
+
+
+def test_a_403_is_recorded_and_acked_without_retrying(bot, ann):
+    job = send_photo(bot, ann)
+    bot.api.fail_next("sendDocument", 403, "Forbidden: bot was blocked by the user")
+    finish(bot, job.id)
+    recorded = wait_until(lambda: delivered(job.id))
+    assert recorded.delivery_error.startswith("Forbidden")
+    bot.run(bot.app.post_stop(bot.app))  # the listener has stopped: nothing more can happen
+    assert len(bot.api.calls_to("sendDocument")) == 1
+    assert bot.queue.depth(bot.settings.result_queue) == 0
+    assert jobs.get_job(job.id).status == "done"  # the photo was made; only the chat refused it
+
+
+def test_other_failures_are_retried_with_backoff_until_delivered(bot, ann):
+    job = send_photo(bot, ann)
+    bot.api.fail_next("sendDocument", 500, "Internal Server Error", times=2)
+    finish(bot, job.id)
+    calls = bot.api.wait_for("sendDocument", 3)
+    assert wait_until(lambda: delivered(job.id)).delivery_error is None
+    listener = bot.app.bot_data["result_listener"]
+    assert job.id not in listener._failures  # the backoff was reset by the success
+    assert len(calls) == 3
+
+
+def test_a_redelivered_done_event_sends_nothing_twice(bot, ann):
+    job = send_photo(bot, ann)
+    finish(bot, job.id)
+    bot.api.wait_for("sendDocument")
+    wait_until(lambda: delivered(job.id))
+    done_edits = len([c for c in bot.api.calls_to("editMessageText") if c.text == text("en", "status_done")])
+    bot.queue.publish_result(job.id)
+    wait_until(lambda: len([c for c in bot.api.calls_to("editMessageText")
+                            if c.text == text("en", "status_done")]) > done_edits)
+    assert len(bot.api.calls_to("sendDocument")) == 1
+
+
+def test_a_failed_job_says_so_with_the_reason_and_the_refund(bot, ann):
+    job = send_photo(bot, ann)
+    jobs.start_job(job.id)
+    jobs.fail_job(job.id, "The image could not be read")
+    bot.queue.publish_result(job.id)
+    wait_until(lambda: delivered(job.id))
+    assert status_edits(bot, job)[-1] == "Failed: The image could not be read. Your credits were refunded."
+    assert billing.balance(job.user_id).total == 3
+
+
+def test_a_failure_notice_whose_status_message_is_gone_is_sent_anew(bot, ann):
+    job = send_photo(bot, ann)
+    jobs.fail_job(job.id, "boom")
+    bot.api.fail_next("editMessageText", 400, "Bad Request: message to edit not found")
+    bot.queue.publish_result(job.id)
+    wait_until(lambda: delivered(job.id))
+    assert bot.api.sent_texts()[-1] == "Failed: boom. Your credits were refunded."
+
+
+def test_a_failure_notice_is_in_the_users_language(bot):
+    ivan = Person(8002, language="ru")
+    bot.send(ivan.text("/start"))
+    job = send_photo(bot, ivan)
+    jobs.fail_job(job.id, "boom")
+    bot.queue.publish_result(job.id)
+    wait_until(lambda: delivered(job.id))
+    assert bot.api.sent_texts()[-1] == "Не получилось: boom. Кредиты возвращены."
+
+
+def test_an_event_for_an_unknown_job_is_dead_lettered(bot):
+    bot.queue.publish_result("00000000-0000-0000-0000-000000000000")
+    wait_until(lambda: bot.queue.dead_letters)
+    assert not bot.api.calls_to("sendDocument")
+
+
+def test_an_api_job_is_not_sent_to_any_chat(bot, ann):
+    user = accounts.get_user_by_telegram_id(ann.id)
+    api_job = jobs.create_job(user.id, encode(subject_image()), None, settings=bot.settings, storage=bot.storage)
+    finish(bot, api_job.id)
+    chat_job = send_photo(bot, ann)
+    finish(bot, chat_job.id)  # one listener thread takes events in order: this one comes after
+    [document] = bot.api.wait_for("sendDocument")
+    wait_until(lambda: delivered(chat_job.id))
+    assert len(bot.api.calls_to("sendDocument")) == 1
+    assert jobs.get_job(api_job.id).delivered_at is None
+
+
+def test_result_file_names_follow_the_original():
+    job = jobs.JobView(**{f.name: None for f in dataclasses.fields(jobs.JobView)})
+    named = dataclasses.replace(job, input_name="../../My Cat.final.JPG", output_content_type="image/png",
+                                options=JobOptions())
+    assert result_filename(named) == "My_Cat.final-cutout.png"
+    assert result_filename(dataclasses.replace(named, options=JobOptions(mode="mask"))) == "My_Cat.final-mask.png"
+    jpeg = dataclasses.replace(named, options=JobOptions(mode="color", format="jpeg"), output_content_type="image/jpeg")
+    assert result_filename(jpeg) == "My_Cat.final-cutout.jpg"
+    assert result_filename(dataclasses.replace(named, input_name=None)) == "photo-cutout.png"
