@@ -99,7 +99,10 @@ def create_job():
     upload = request.files.get("image")
     if upload is None:
         raise BadRequest("Send the image as the multipart field 'image'.")
-    options = parse_options(request.form.to_dict())  # unknown fields are refused too
+    fields = request.form.to_dict()
+    if not all(isinstance(name, str) for name in fields):  # werkzeug yields None for a garbled field name
+        raise BadRequest("The form has a field without a readable name.")
+    options = parse_options(fields)  # unknown fields are refused too
     data = upload.read()
     svc = services()
     job = jobs.submit_job(_user_id(), data, options, settings=svc.settings, storage=svc.storage,

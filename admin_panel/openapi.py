@@ -92,7 +92,8 @@ SCHEMAS = {
         "transactions": {"type": "array", "items": _ref("LedgerEntry")},
         "jobs": {"type": "array", "items": _ref("Job")}}}]},
     "Adjustment": {"type": "object", "required": ["amount", "reason"], "properties": {
-        "amount": {"type": "integer", "minimum": -1_000_000, "maximum": 1_000_000, "not": {"const": 0}},
+        "amount": {"type": "integer", "minimum": -1_000_000, "maximum": 1_000_000,
+                   "description": "Non-zero; negative takes credits (bonus first)."},
         "reason": {"type": "string", "minLength": 1}, "bucket": {"type": "string", "enum": ["bonus", "paid"]}}},
     "AdjustmentResult": {"type": "object", "required": ["user_id", "balance"],
                          "properties": {"user_id": {"type": "integer"}, "balance": _ref("Balance")}},
