@@ -330,6 +330,7 @@ class _Consumer:
         self.connected = False
         self.connection: pika.BlockingConnection | None = None
         self._busy = threading.Event()
+        self._cancelled = False
         self._running: Future | None = None
 
     def run(self) -> None:
@@ -340,10 +341,15 @@ class _Consumer:
             self.broker.declare(channel)
             channel.basic_qos(prefetch_count=1)
             tag = channel.basic_consume(self.queue_name, self._on_message, auto_ack=False)
+            channel.add_on_cancel_callback(self._on_cancel)
             self.connected = True
             logger.info("consuming %s on RabbitMQ at %s", self.queue_name, self.broker.where)
             while not self.stop.is_set():
                 self.connection.process_data_events(time_limit=self.POLL_SECONDS)
+                if self._cancelled and not self._busy.is_set():
+                    # The broker dropped our consumer (the queue was deleted): start over, which
+                    # declares the queue again.
+                    raise pika.exceptions.ConsumerCancelled(f"RabbitMQ cancelled the consumer of {self.queue_name}")
             channel.basic_cancel(tag)  # no new deliveries; the one in hand is finished and acked
             while self._busy.is_set():
                 self.connection.process_data_events(time_limit=self.POLL_SECONDS)
@@ -357,6 +363,9 @@ class _Consumer:
             logger.info("redelivered message from %s: %r", self.queue_name, body[:200])
         self._busy.set()
         self._running = self.executor.submit(self._handle, channel, method.delivery_tag, body)
+
+    def _on_cancel(self, frame) -> None:
+        self._cancelled = True
 
     def _handle(self, channel, delivery_tag: int, body: bytes) -> None:
         outcome = run_handler(self.handler, body, self.queue_name)

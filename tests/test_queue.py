@@ -244,6 +244,26 @@ def test_depth_of_a_queue_that_does_not_exist_is_zero(rabbit):
     assert rabbit.depth(f"missing-{uuid.uuid4().hex}") == 0
 
 
+def test_consumer_declares_its_queue_again_when_the_queue_is_deleted(rabbit, rabbit_settings, consumers):
+    recorder = Recorder()
+    consumers.start(rabbit, rabbit_settings.input_queue, recorder)
+    rabbit.publish_job("first")
+    wait_for(lambda: recorder.messages, what="the first message")
+    connection = rabbit.connect()
+    connection.channel().queue_delete(rabbit_settings.input_queue)  # an operator's mistake
+    connection.close()
+
+    def published() -> bool:
+        try:
+            rabbit.publish_job("second")  # unroutable until the consumer has declared the queue again
+            return True
+        except QueueUnavailable:
+            return False
+
+    wait_for(published, what="the queue to exist again")
+    wait_for(lambda: len(recorder.messages) == 2, what="the message to the new queue")
+
+
 class Proxy:
     """A TCP relay to the broker whose connections the test can cut, as a network failure would."""
 

@@ -18,6 +18,8 @@ from worker.sweeper import republish_unfinished, start_sweeper
 
 logger = logging.getLogger(__name__)
 
+CONSUMER_RESTART_SECONDS = 5
+
 
 def start_workers(settings: Settings, queue: JobQueue, session, stop: threading.Event, *,
                   storage: Storage | None = None, process: Process | None = None,
@@ -48,11 +50,14 @@ def start_threads(settings: Settings, queue: JobQueue, handler: JobHandler, stop
 
 
 def _consume(queue: JobQueue, queue_name: str, handler: JobHandler, stop: threading.Event) -> None:
-    try:
-        queue.consume(queue_name, handler, stop)
-    except Exception:
-        logger.exception("consumer of %s stopped on an unexpected error", queue_name)
-        raise
+    """queue.consume, restarted after an unexpected error so the process never silently loses a thread."""
+    while not stop.is_set():
+        try:
+            queue.consume(queue_name, handler, stop)
+        except Exception:
+            logger.exception("consumer of %s stopped on an unexpected error; restarting it in %d s",
+                             queue_name, CONSUMER_RESTART_SECONDS)
+            stop.wait(CONSUMER_RESTART_SECONDS)
 
 
 def main() -> int:
