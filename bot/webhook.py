@@ -83,11 +83,12 @@ async def serve_webhook(application: Application, settings: Settings, stop: asyn
     path = urlparse(settings.telegram_webhook_url).path or "/"
     async with application:
         await application.post_init(application)
-        await application.bot.set_webhook(settings.telegram_webhook_url, secret_token=settings.telegram_webhook_secret,
-                                          allowed_updates=Update.ALL_TYPES)
         await application.start()
         server = tornado.httpserver.HTTPServer(make_webhook_app(application, settings.telegram_webhook_secret, path))
         server.listen(settings.telegram_webhook_port, address=settings.telegram_webhook_listen)
+        # Registered only once we listen, so Telegram's first delivery finds us.
+        await application.bot.set_webhook(settings.telegram_webhook_url, secret_token=settings.telegram_webhook_secret,
+                                          allowed_updates=Update.ALL_TYPES)
         logger.info("webhook listening on %s:%s%s", settings.telegram_webhook_listen, settings.telegram_webhook_port,
                     path)
         try:

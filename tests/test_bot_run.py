@@ -1,0 +1,169 @@
+"""`python -m bot` as a process: start-up refusals, the webhook's secret, and the whole product end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import tornado.httpserver
+
+from bot.webhook import SECRET_HEADER, make_webhook_app, secret_matches
+from tests.support.bot_harness import BotHarness
+from tests.support.bot_updates import Person
+from tests.support.fake_bot_api import TOKEN, FakeBotApiServer
+from tests.support.images import decode, encode, subject_image
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "s3cret-Token_for-tests"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def process_env(tmp_path, **values) -> dict[str, str]:
+    """A clean environment: no .env is read (the process runs in tmp_path), only what the test sets."""
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "APP_ENV": "test",
+           "DATABASE_URL": f"sqlite:///{tmp_path}/test.db", "STORAGE_DIR": str(tmp_path / "storage"),
+           "JWT_SECRET": "test-secret-" + "x" * 40, "LOG_LEVEL": "INFO"}
+    env.update({key.upper(): str(value) for key, value in values.items()})
+    return env
+
+
+def run_bot(tmp_path, **values) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=process_env(tmp_path, **values),
+                          capture_output=True, text=True, timeout=60)
+
+
+@contextmanager
+def running(module: str, tmp_path, **values):
+    """A `python -m module` process; on exit SIGTERM, and it must stop by itself with status 0."""
+    log = tmp_path / f"{module}.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-m", module], cwd=tmp_path,
+                                   env=process_env(tmp_path, **values), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            code = process.wait()
+        process.log = log.read_text()
+    assert code == 0, f"{module} exited {code}:\n{process.log[-3000:]}"
+
+
+def post(url: str, body: dict | bytes, secret: str | None) -> int:
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers[SECRET_HEADER] = secret
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def test_without_a_token_it_says_so_in_one_line_and_exits_2(tmp_path):
+    result = run_bot(tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "configuration error: TELEGRAM_BOT_TOKEN is not set (get one from @BotFather)"]
+
+
+def test_a_webhook_without_a_secret_is_refused_at_start(tmp_path):
+    result = run_bot(tmp_path, telegram_bot_token=TOKEN, telegram_webhook_url="https://bot.example.test/hook")
+    assert result.returncode == 2
+    assert "TELEGRAM_WEBHOOK_SECRET is required" in result.stderr
+
+
+def test_an_unmigrated_database_is_refused_at_start(tmp_path):
+    result = run_bot(tmp_path, telegram_bot_token=TOKEN)
+    assert result.returncode == 2 and "python -m core migrate" in result.stderr
+
+
+def test_the_secret_is_compared_exactly():
+    assert secret_matches(SECRET, SECRET)
+    assert not any(secret_matches(other, SECRET) for other in (None, "", SECRET[:-1], SECRET + "x", "ü" + SECRET))
+
+
+def test_the_webhook_refuses_requests_without_the_right_secret(sqlite_settings):
+    settings = dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN)
+    port = free_port()
+    with BotHarness(settings) as harness:
+        async def listen():
+            server = tornado.httpserver.HTTPServer(make_webhook_app(harness.app, SECRET, "/hook"))
+            server.listen(port, address="127.0.0.1")
+            return server
+
+        server = harness.run(listen())
+        try:
+            url = f"http://127.0.0.1:{port}/hook"
+            update = Person(9100).text("/start")
+            assert post(url, update, None) == 403
+            assert post(url, update, "wrong") == 403
+            assert harness.app.update_queue.qsize() == 0
+            assert post(url, update, SECRET) == 200
+            assert harness.run(harness.app.update_queue.get()).update_id == update["update_id"]
+            assert post(url, b"{not json", SECRET) == 400
+        finally:
+            harness.loop.call_soon_threadsafe(server.stop)
+        harness.assert_no_errors()
+
+
+def test_webhook_mode_registers_the_secret_and_answers_updates(sqlite_settings, tmp_path):
+    port = free_port()
+    with FakeBotApiServer() as api_server, running(
+            "bot", tmp_path, database_url=sqlite_settings.database_url, telegram_bot_token=TOKEN,
+            telegram_api_base_url=api_server.base_url, telegram_file_base_url=api_server.base_file_url,
+            telegram_webhook_url="https://bot.example.test/tg/hook", telegram_webhook_secret=SECRET,
+            telegram_webhook_listen="127.0.0.1", telegram_webhook_port=port):
+        [registered] = api_server.api.wait_for("setWebhook", timeout=30)
+        assert registered.params["url"] == "https://bot.example.test/tg/hook"
+        assert registered.params["secret_token"] == SECRET
+        ann = Person(9101)
+        assert post(f"http://127.0.0.1:{port}/tg/hook", ann.text("/help"), "not-it") == 403
+        assert post(f"http://127.0.0.1:{port}/tg/hook", ann.text("/start"), SECRET) == 200
+        [greeting] = api_server.api.wait_for("sendMessage", timeout=30)
+        assert greeting.params["chat_id"] == ann.id and greeting.text.startswith("Hi, Ann!")
+    assert len(api_server.api.calls_to("sendMessage")) == 1  # the refused /help never ran
+
+
+def test_end_to_end_a_photo_goes_in_and_a_transparent_png_comes_back(pg_settings, pg_url, amqp_names,
+                                                                    tiny_model_path, tmp_path):
+    """Real processes: the bot polling a fake Bot API over HTTP, a worker with the tiny model,
+    RabbitMQ and PostgreSQL."""
+    shared = dict(amqp_names, database_url=pg_url, storage_dir=tmp_path / "storage", worker_threads=1,
+                  rembg_model_path=tiny_model_path, model_dir=tmp_path / "models")
+    with FakeBotApiServer() as api_server:
+        api = api_server.api
+        with running("worker", tmp_path, **shared), running(
+                "bot", tmp_path, telegram_bot_token=TOKEN, telegram_api_base_url=api_server.base_url,
+                telegram_file_base_url=api_server.base_file_url, **shared):
+            ann = Person(9200)
+            api.push_update(ann.text("/start"))
+            [greeting] = api.wait_for("sendMessage", timeout=60)
+            assert "You got 3 free credits" in greeting.text
+            api.push_update(ann.photo(api.add_file(encode(subject_image(), "JPEG"))))
+            [document] = api.wait_for("sendDocument", timeout=120)
+        filename, data = document.files["document"]
+        assert filename == "photo-cutout.png" and document.params["chat_id"] == ann.id
+        image = decode(data)
+        assert image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255
+        assert any(call.text == "Done ✅" for call in api.calls_to("editMessageText"))
