@@ -213,6 +213,23 @@ def test_sigterm_lets_the_worker_finish_its_job_and_exit_zero(settings, queue, s
     assert check_ledger() == []
 
 
+@pytest.mark.slow
+def test_second_sigterm_hands_the_job_back_and_exits_at_once(settings, queue, storage, user, spawn):
+    job = jobs.create_job(user.id, PHOTO, {}, settings=settings, storage=storage)
+    HeldInput(storage, job)  # never fed: the job cannot finish
+    jobs.publish_job(queue, job.id)
+    worker = spawn()
+    wait_for(lambda: status_of(job.id) == "processing", what="the worker to start the job", logs=worker.logs)
+    worker.process.send_signal(signal.SIGTERM)
+    wait_for(lambda: "finishing the jobs in hand" in worker.logs(), what="the first signal", logs=worker.logs)
+    worker.process.send_signal(signal.SIGTERM)
+    assert worker.process.wait(30) == 0, worker.logs()
+    assert status_of(job.id) == "queued"
+    wait_for(lambda: queue.depth(settings.input_queue) == 1, what="the message back in the queue")
+    assert ledger_of(job.id) == [("charge", -1, "pending")]
+    assert check_ledger() == []
+
+
 def test_poison_messages_end_in_the_dead_letter_queue(settings, queue, in_process):
     queue.publish_raw(settings.input_queue, b"\x00 not a job event")
     queue.publish(settings.input_queue, str(uuid.uuid4()))  # a job that does not exist
