@@ -5,10 +5,11 @@ from __future__ import annotations
 import io
 import logging
 import warnings
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageChops, ImageOps
 from rembg.sessions.base import BaseSession
 
 from core.errors import ImageTooLarge, InvalidImage
@@ -21,8 +22,9 @@ logger = logging.getLogger(__name__)
 STICKER_SIDE = 512
 STICKER_MAX_BYTES = 512 * 1024
 STICKER_QUALITIES = (90, 80, 70, 60, 50, 40, 30, 20, 10)
-# zlib level 1: several times faster than Pillow's default 6 on a 12 MP cut-out, files ~15% larger.
-PNG_COMPRESS_LEVEL = 1
+# zlib level 1 with the run-length strategy: ~4x faster than Pillow's default (level 6) on a 12 MP
+# cut-out; with the background zeroed the files were no larger than rembg's on our test photos.
+PNG_OPTIONS = {"compress_level": 1, "compress_type": zlib.Z_RLE}
 JPEG_QUALITY = 90
 # Mask values at or below this count as background when finding the subject's bounding box.
 SUBJECT_THRESHOLD = 16
@@ -46,7 +48,7 @@ def process_image(
     rgb, alpha = split_alpha(image)
     mask = predict_mask(session, rgb)
     if alpha is not None:  # what was already transparent stays transparent
-        mask = Image.fromarray(np.minimum(np.asarray(mask), np.asarray(alpha)), mode="L")
+        mask = ImageChops.darker(mask, alpha)
     if options.crop:
         box = subject_box(mask, options.margin)
         rgb, mask = rgb.crop(box), mask.crop(box)
@@ -117,26 +119,25 @@ def subject_box(mask: Image.Image, margin_percent: int) -> tuple[int, int, int, 
 def render(rgb: Image.Image, mask: Image.Image, options: JobOptions) -> ProcessedImage:
     """Encode the output mode the options ask for."""
     if options.mode == "mask":
-        return _encoded(mask, "PNG", options, compress_level=PNG_COMPRESS_LEVEL)
+        return _encoded(mask, "PNG", options, **PNG_OPTIONS)
     if options.mode == "color":
         canvas = Image.new("RGB", rgb.size, options.bg_color)
         canvas.paste(rgb, mask=mask)
         if options.format == "jpeg":
             return _encoded(canvas, "JPEG", options, quality=JPEG_QUALITY)
-        return _encoded(canvas, "PNG", options, compress_level=PNG_COMPRESS_LEVEL)
+        return _encoded(canvas, "PNG", options, **PNG_OPTIONS)
     cutout = transparent(rgb, mask)
     if options.mode == "sticker":
         return sticker(cutout, options)
-    return _encoded(cutout, "PNG", options, compress_level=PNG_COMPRESS_LEVEL)
+    return _encoded(cutout, "PNG", options, **PNG_OPTIONS)
 
 
 def transparent(rgb: Image.Image, mask: Image.Image) -> Image.Image:
     """RGBA with the mask as alpha; fully transparent pixels zeroed so they compress to nothing."""
-    pixels = np.empty((rgb.height, rgb.width, 4), dtype=np.uint8)
-    pixels[..., :3] = np.asarray(rgb)
-    pixels[..., 3] = np.asarray(mask)
-    pixels[pixels[..., 3] == 0] = 0
-    return Image.fromarray(pixels, mode="RGBA")
+    cutout = Image.new("RGBA", rgb.size)
+    cutout.paste(rgb, mask=mask.point(lambda value: 255 if value else 0))
+    cutout.putalpha(mask)
+    return cutout
 
 
 def sticker(cutout: Image.Image, options: JobOptions) -> ProcessedImage:
