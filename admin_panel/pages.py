@@ -46,7 +46,7 @@ def bar_chart(days, width: int = 640, height: int = 160) -> dict:
     slot = width / max(len(days), 1)
     bars = []
     for i, (day, n) in enumerate(days):
-        bar_height = round((height - 20) * n / peak, 1)
+        bar_height = round((height - 36) * n / peak, 1)  # 20 px of day labels below, 16 of counts above
         bars.append({"x": round(i * slot + slot * 0.15, 1), "y": round(height - 20 - bar_height, 1),
                      "w": round(slot * 0.7, 1), "h": bar_height, "n": n, "label": day.strftime("%d %b"),
                      "tx": round(i * slot + slot / 2, 1)})

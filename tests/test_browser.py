@@ -1,0 +1,188 @@
+"""Browser tests in headless Chromium (Debian's package, driven by Playwright) against a real server."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import shutil
+import threading
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from werkzeug.serving import make_server
+
+from core import accounts, billing, demo, jobs
+from core.db import db
+from core.models import Job, utcnow
+from tests.conftest import IN_CI
+from tests.support.images import encode, subject_image
+from tests.support.panel import Panel
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+PASSWORD = "s3cret-pass"
+ROOT = Path(__file__).resolve().parent.parent
+TIMEOUT_MS = 20_000
+
+
+def _require_chromium() -> None:
+    if not Path(CHROMIUM).exists():
+        message = f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install -y chromium)"
+        if IN_CI:
+            pytest.fail(f"{message}, and CI=true makes a missing browser a failure")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+class Server:
+    """The app on a real HTTP server on a free loopback port, in a thread."""
+
+    def __init__(self, panel: Panel):
+        self.panel = panel
+        self.httpd = make_server("127.0.0.1", 0, panel.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.httpd.server_port}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="panel-server", daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(sqlite_settings, tmp_path):
+    settings = replace(sqlite_settings, public_url="http://127.0.0.1")
+    with Server(Panel.build(settings)) as running:
+        yield running
+
+
+def sign_in(page, server: Server, email: str) -> None:
+    page.goto(server.url + "/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def email_user(email: str, admin: bool = False, credits: int = 3):
+    user = accounts.register_email_user(email, PASSWORD, signup_bonus=credits)
+    return accounts.promote_to_admin(user.id) if admin else user
+
+
+def test_admin_adjusts_credits_and_sees_the_ledger_entry(server, page):
+    email_user("boss@example.com", admin=True)
+    customer = email_user("customer@example.com", credits=3)
+    sign_in(page, server, "boss@example.com")
+    page.wait_for_url(server.url + "/admin/")
+    page.click("nav >> text=Users")
+    page.fill("input[name=q]", "customer")
+    page.click("text=Search")
+    page.click("a:has-text('customer@example.com')")
+    page.wait_for_url(f"{server.url}/admin/users/{customer.id}")
+    page.fill("#adjust-form input[name=amount]", "7")
+    page.fill("#adjust-form input[name=reason]", "Goodwill after the outage")
+    page.click("#adjust-form button[type=submit]")
+    page.wait_for_selector("text=Adjusted by +7 credits; the balance is now 10.")
+    first_row = page.locator("#ledger tbody tr").first
+    assert "adjustment" in first_row.inner_text()
+    assert "Goodwill after the outage" in first_row.inner_text()
+    assert "+7" in first_row.inner_text()
+    assert billing.balance(customer.id).total == 10
+
+
+@pytest.fixture
+def worker_threads(server, tiny_model_path):
+    """The real worker (tiny model) consuming the server's in-process queue."""
+    from worker.service import start_workers
+    from worker.session import load_session
+
+    settings = replace(server.panel.settings, rembg_model_path=tiny_model_path, worker_threads=1)
+    stop = threading.Event()
+    threads = start_workers(settings, server.panel.queue, load_session(settings), stop,
+                            storage=server.panel.storage, sweep=False)
+    yield threads
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+
+
+def test_user_uploads_a_photo_watches_it_finish_and_downloads_the_cutout(server, page, worker_threads, tmp_path):
+    user = email_user("maker@example.com", credits=3)
+    photo = tmp_path / "red-box.png"
+    photo.write_bytes(encode(subject_image((120, 80))))
+    sign_in(page, server, "maker@example.com")
+    page.wait_for_url(server.url + "/")
+    page.set_input_files("#upload-form input[name=image]", str(photo))
+    page.click("#upload-form button[type=submit]")
+    row = page.locator("#history tbody tr").first
+    row.locator(".badge.done").wait_for()  # the page polled the API; no reload
+    assert "red-box.png" in row.inner_text()
+    page.wait_for_selector("#balance-total:text-is('2')")
+    with page.expect_download() as download_info:
+        row.locator("a:has-text('Download')").click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("cutout-") and download.suggested_filename.endswith(".png")
+    cutout = Image.open(io.BytesIO(Path(download.path()).read_bytes()))
+    assert cutout.mode == "RGBA" and cutout.size == (120, 80)
+    assert cutout.getpixel((2, 2))[3] == 0 and cutout.getpixel((60, 40))[3] == 255
+    assert jobs.list_jobs(user.id).items[0].status == "done"
+
+
+def seed_dashboard_demo(days: int = 14) -> None:
+    """Demo users plus two weeks of jobs, so the dashboard has something to show."""
+    users = demo.seed_demo()
+    rng = random.Random(7)
+    now = utcnow()
+    with db.atomic():
+        for day in range(days):
+            for _ in range(rng.randint(3, 18) + (days - day) // 2):
+                created = now - timedelta(days=day, hours=rng.uniform(0, 10))
+                status = rng.choices(["done", "failed", "queued"], [14, 1, 1 if day == 0 else 0])[0]
+                started = created + timedelta(seconds=rng.uniform(0.2, 2))
+                finished = started + timedelta(seconds=rng.uniform(0.6, 3.5)) if status != "queued" else None
+                Job.create(user=rng.choice(users).id, source=rng.choice(["telegram", "api"]), price=1, status=status,
+                           created_at=created, started_at=started if finished else None, finished_at=finished,
+                           error="The image could not be read" if status == "failed" else None)
+
+
+def test_dashboard_screenshot(server, page, tmp_path):
+    email_user("admin@example.com", admin=True)
+    seed_dashboard_demo()
+    sign_in(page, server, "admin@example.com")
+    page.wait_for_url(server.url + "/admin/")
+    assert page.locator(".chart .bar").count() == 14
+    shot = tmp_path / "dashboard.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert Image.open(shot).size[0] == 1280
+    if os.environ.get("CUTOUT_SAVE_SCREENSHOTS"):  # refresh docs/screenshots/ on purpose only
+        target = ROOT / "docs" / "screenshots" / "dashboard.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, target)
