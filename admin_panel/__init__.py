@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 from admin_panel import api, api_admin, auth, csrf, health, openapi, pages, web
 from admin_panel.errors import register_error_handlers
@@ -32,10 +32,13 @@ SECURITY_HEADERS = {
 
 
 def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None,
-               storage: Storage | None = None, limiter: LoginLimiter | None = None) -> Flask:
+               storage: Storage | None = None, limiter: LoginLimiter | None = None,
+               keep_connections: bool = False) -> Flask:
     """Build the app. Without settings it loads them and binds the database (core.bootstrap);
     with settings the caller has bound the database. Queue and storage may be shared with
-    worker threads in the same process."""
+    worker threads in the same process. `keep_connections` lets each thread keep its database
+    connection between requests: only for servers with a fixed set of threads (gunicorn
+    gthread), since a thread-per-request server would leak one connection per thread."""
     if settings is None:
         settings = start()
     secret = tokens.signing_secret(settings)  # a missing JWT_SECRET fails here, not on a request
@@ -56,7 +59,7 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
     for blueprint in (auth.bp, api.bp, api_admin.bp, openapi.bp, health.bp, pages.bp, web.bp):
         app.register_blueprint(blueprint)
     app.before_request(_open_database)
-    app.teardown_request(_close_database)
+    app.teardown_request(lambda exc: _close_database(exc, keep_connections))
     app.after_request(lambda response: _finish(response, secure))
     app.context_processor(lambda: {"csrf_token": csrf.csrf_token, "current": auth.page_identity()})
     return app
@@ -67,9 +70,12 @@ def _open_database() -> None:
         db.connect(reuse_if_open=True)
 
 
-def _close_database(exc: BaseException | None) -> None:
-    # Hands a pooled PostgreSQL connection back to the pool after each request.
-    if not db.is_closed() and not db.in_transaction():
+def _close_database(exc: BaseException | None, keep: bool) -> None:
+    # Hands a pooled PostgreSQL connection back to the pool after the request (the pool checks
+    # it with a round trip on the next check-out). A kept connection saves that round trip; after
+    # an error it is handed back all the same, so a broken one is discarded by the pool.
+    failed = exc is not None or g.get("request_failed", False)
+    if (failed or not keep) and not db.is_closed() and not db.in_transaction():
         db.close()
 
 

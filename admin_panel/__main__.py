@@ -31,7 +31,8 @@ class PanelServer(BaseApplication):
     def load(self):
         from admin_panel import create_app
 
-        return create_app(self.settings)
+        # gthread serves from a fixed pool of threads, so each may keep its connection.
+        return create_app(self.settings, keep_connections=True)
 
 
 def server_options(settings: Settings) -> dict:
@@ -40,7 +41,7 @@ def server_options(settings: Settings) -> dict:
         "bind": f"{settings.panel_host}:{settings.panel_port}",
         "workers": settings.panel_workers,
         "worker_class": "gthread",
-        "threads": THREADS_PER_WORKER,
+        "threads": THREADS_PER_WORKER,  # at most DB_POOL_SIZE: each thread keeps a connection
         "timeout": 60,
         "graceful_timeout": 20,
         "accesslog": "-",

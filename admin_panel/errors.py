@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify, make_response, render_template, request
+from flask import Flask, Response, g, jsonify, make_response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from admin_panel.limiter import TooManyAttempts
@@ -99,6 +99,7 @@ def handle_http_error(exc: HTTPException):
 
 def handle_unexpected(exc: Exception):
     logger.exception("unhandled error on %s %s", request.method, request.path)
+    g.request_failed = True  # the database connection may be broken: do not keep it
     if wants_json():
         return error_response("internal_error", "Something went wrong on our side.", 500)
     return _page(500, "Internal error", "Something went wrong on our side.")
