@@ -1,0 +1,278 @@
+"""Benchmark (not a test): rembg.remove against the whole Cutout pipeline, and the worker's memory.
+
+(a) `rembg.remove(data, session=...)` with a reused session and its default PNG output.
+(b) The full path: jobs.submit_job on PostgreSQL, RabbitMQ, one `python -m worker` process
+    (WORKER_THREADS=1), the result stored; timed from the submit call until the job reads `done`.
+Both use the same ISNet model (`make model`) and the same photos from scikit-image, upscaled to
+about 1 MP and 12 MP and saved as JPEG, run side by side (a then b for each photo). Then the
+worker's RSS is read after warm-up images and again after 200 more.
+
+    .venv/bin/python -m bench.pipeline            # needs TEST_DATABASE_URL and TEST_AMQP_URL
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import onnxruntime
+import psycopg2
+import skimage.data
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTOS = ("astronaut", "chelsea", "coffee")
+MODES = ({"mode": "png"}, {"mode": "sticker"}, {"mode": "color", "bg_color": "#3366cc"}, {"mode": "mask"})
+JOB_DEADLINE_SECONDS = 300
+
+
+@dataclass
+class Row:
+    size: str
+    photo: str
+    pixels: str
+    rembg: float
+    pipeline: float
+
+    @property
+    def ratio(self) -> float:
+        return self.pipeline / self.rembg
+
+
+def photo_bytes(name: str, megapixels: float) -> tuple[bytes, tuple[int, int]]:
+    """A scikit-image photo resized to about `megapixels`, as a JPEG upload."""
+    image = Image.fromarray(getattr(skimage.data, name)()).convert("RGB")
+    scale = (megapixels * 1e6 / (image.width * image.height)) ** 0.5
+    image = image.resize((round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue(), image.size
+
+
+def machine() -> str:
+    """nproc, CPU model, load and versions, for the record."""
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lines if "model name" in line), platform.processor())
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (
+        f"nproc {os.cpu_count()}, CPU {model}, load average at start {load}; Python {platform.python_version()}, "
+        f"onnxruntime {onnxruntime.__version__}, Pillow {Image.__version__}"
+    )
+
+
+class Environment:
+    """A PostgreSQL database, queue names and a storage directory of this run's own, and the worker."""
+
+    def __init__(self, database_url: str, amqp_url: str, model_settings) -> None:
+        suffix = uuid.uuid4().hex[:10]
+        self.admin_url, self.db_name = database_url, f"cutout_bench_{suffix}"
+        self.storage_dir = Path(tempfile.mkdtemp(prefix="cutout-bench-"))
+        self.environ = {
+            "APP_ENV": "development",
+            "DATABASE_URL": urlunparse(urlparse(database_url)._replace(path="/" + self.db_name)),
+            "AMQP_URL": amqp_url,
+            "INPUT_QUEUE": f"bench_input_{suffix}",
+            "RESULT_QUEUE": f"bench_result_{suffix}",
+            "DEAD_LETTER_QUEUE": f"bench_dead_{suffix}",
+            "STORAGE_DIR": str(self.storage_dir),
+            "MODEL_DIR": str(Path(model_settings.model_dir).resolve()),
+            "REMBG_MODEL": model_settings.rembg_model,
+            "REMBG_MODEL_PATH": str(Path(model_settings.rembg_model_path).resolve())
+            if model_settings.rembg_model_path
+            else "",
+            "WORKER_THREADS": "1",
+            "LOG_LEVEL": "WARNING",
+        }
+        self.worker: subprocess.Popen | None = None
+
+    def __enter__(self) -> Environment:
+        from core import accounts, migrations
+        from core.db import connect_database
+        from core.queue import open_queue
+        from core.settings import load_settings
+        from core.storage import Storage
+
+        self._admin("CREATE DATABASE")
+        self.settings = load_settings(self.environ, env_file=None)
+        connect_database(self.settings)
+        migrations.migrate()
+        self.queue, self.storage = open_queue(self.settings), Storage(self.storage_dir)
+        self.user_id = accounts.register_telegram_user(770001, signup_bonus=100_000)[0].id
+        self.log = (self.storage_dir / "worker.log").open("w")
+        self.worker = subprocess.Popen(
+            [sys.executable, "-m", "worker"],
+            cwd=ROOT,
+            env={**os.environ, **self.environ},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        from core.db import db
+        from core.queue import RabbitQueue
+
+        if self.worker and self.worker.poll() is None:
+            self.worker.terminate()
+            try:
+                self.worker.wait(60)
+            except subprocess.TimeoutExpired:
+                self.worker.kill()
+        self.queue.close()
+        RabbitQueue(self.settings).delete_topology()
+        db.close()
+        if getattr(db.obj, "close_all", None):
+            db.obj.close_all()
+        self._admin("DROP DATABASE IF EXISTS", " WITH (FORCE)")
+        shutil.rmtree(self.storage_dir, ignore_errors=True)
+
+    def _admin(self, statement: str, suffix: str = "") -> None:
+        connection = psycopg2.connect(self.admin_url)
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(f'{statement} "{self.db_name}"{suffix}')
+        connection.close()
+
+    def run_job(self, data: bytes, options: dict | None = None) -> float:
+        """Submit through core and wait until the job is done; the seconds that took."""
+        from core import jobs
+
+        began = time.perf_counter()
+        options = options or {"mode": "png"}
+        job = jobs.submit_job(
+            self.user_id, data, options, settings=self.settings, storage=self.storage, queue=self.queue
+        )
+        deadline = began + JOB_DEADLINE_SECONDS
+        while True:
+            view = jobs.get_job(job.id)
+            if view.status == "done":
+                return time.perf_counter() - began
+            if view.status == "failed" or time.perf_counter() > deadline or self.worker.poll() is not None:
+                raise SystemExit(f"job {job.id} ended {view.status} ({view.error}); see {self.log.name}")
+            time.sleep(0.01)
+
+    def worker_rss_mb(self) -> float:
+        """The worker process's resident memory."""
+        for line in Path(f"/proc/{self.worker.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")
+
+
+def rembg_session(model_settings):
+    """The rembg session for (a): rembg's own new_session on the same model file, default options."""
+    from rembg import new_session
+
+    if model_settings.rembg_model_path:
+        path = Path(model_settings.rembg_model_path).resolve()
+        os.environ["U2NET_HOME"] = str(path.parent)  # rembg accepts custom files only under its home
+        return new_session("dis_custom", model_path=str(path))
+    os.environ["U2NET_HOME"] = str(Path(model_settings.model_dir).resolve())
+    return new_session(model_settings.rembg_model)
+
+
+def time_rembg(session, data: bytes) -> float:
+    from rembg import remove
+
+    began = time.perf_counter()
+    remove(data, session=session)
+    return time.perf_counter() - began
+
+
+def compare(env: Environment, session, sizes: list[float], repeats: int) -> list[Row]:
+    """(a) and (b) side by side for each photo and size; the median of `repeats` runs each."""
+    rows = []
+    for megapixels in sizes:
+        uploads = {name: photo_bytes(name, megapixels) for name in PHOTOS}
+        time_rembg(session, uploads[PHOTOS[0]][0])  # first-call set-up of this input size, not timed
+        env.run_job(uploads[PHOTOS[0]][0])
+        for name, (data, (width, height)) in uploads.items():
+            a_runs, b_runs = [], []
+            for _ in range(repeats):
+                a_runs.append(time_rembg(session, data))
+                b_runs.append(env.run_job(data))
+            row = Row(
+                f"{megapixels:g} MP", name, f"{width}x{height}", statistics.median(a_runs), statistics.median(b_runs)
+            )
+            print(
+                f"  {row.size:>6} {row.photo:<10} {row.pixels:>10}  a {row.rembg:6.2f} s  b {row.pipeline:6.2f} s"
+                f"  b/a {row.ratio:.2f}",
+                flush=True,
+            )
+            rows.append(row)
+    return rows
+
+
+def memory(env: Environment, warmup: int, count: int) -> tuple[float, float, float]:
+    """Worker RSS (MB) after `warmup` small images, after `count` more, and the peak seen."""
+    uploads = [photo_bytes(name, 0.3)[0] for name in PHOTOS]
+    baseline = peak = 0.0
+    for number in range(warmup + count):
+        env.run_job(uploads[number % len(uploads)], MODES[number % len(MODES)])
+        rss = env.worker_rss_mb()
+        peak = max(peak, rss)
+        if number + 1 == warmup:
+            baseline = peak = rss
+        if (number + 1) % 50 == 0:
+            print(f"  after {number + 1} images: worker RSS {rss:.0f} MB", flush=True)
+    return baseline, env.worker_rss_mb(), peak
+
+
+def summary(rows: list[Row]) -> None:
+    for size in dict.fromkeys(row.size for row in rows):
+        chosen = [row for row in rows if row.size == size]
+        a, b = sum(row.rembg for row in chosen), sum(row.pipeline for row in chosen)
+        print(f"  {size}: a {a / len(chosen):.2f} s, b {b / len(chosen):.2f} s per image; b/a {b / a:.2f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
+    parser.add_argument("--amqp-url", default=os.environ.get("TEST_AMQP_URL"))
+    parser.add_argument("--sizes", default="1,12", help="megapixels, comma-separated")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--warmup", type=int, default=20, help="images before the memory baseline")
+    parser.add_argument("--memory-images", type=int, default=200, help="0 skips the memory part")
+    args = parser.parse_args()
+    if not args.database_url or not args.amqp_url:
+        parser.error("PostgreSQL and RabbitMQ are needed: set TEST_DATABASE_URL and TEST_AMQP_URL")
+
+    from core.settings import load_settings
+    from worker.model_fetch import usable_model
+
+    model_settings = usable_model(load_settings())
+    if model_settings is None:
+        parser.error("no model: run `make model` first")
+    print(f"machine: {machine()}")
+    print(f"model: {model_settings.rembg_model_path or model_settings.rembg_model}")
+    print("command: " + " ".join([Path(sys.executable).name, "-m", "bench.pipeline", *sys.argv[1:]]))
+    session = rembg_session(model_settings)
+    with Environment(args.database_url, args.amqp_url, model_settings) as env:
+        print("(a) rembg.remove, reused session, default PNG  |  (b) submit_job -> RabbitMQ -> worker -> stored")
+        rows = compare(env, session, [float(size) for size in args.sizes.split(",")], args.repeats)
+        print("summary (mean per image):")
+        summary(rows)
+        if args.memory_images:
+            print(f"memory: {args.warmup} warm-up images, then {args.memory_images} more (0.3 MP, all modes)")
+            baseline, final, peak = memory(env, args.warmup, args.memory_images)
+            print(
+                f"  worker RSS {baseline:.0f} MB after warm-up, {final:.0f} MB after {args.memory_images} more "
+                f"(peak {peak:.0f} MB): growth {final - baseline:+.0f} MB"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
