@@ -10,7 +10,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.services import current_user, language_of, off_loop, services
+from bot.services import PRIVATE, current_user, language_of, off_loop, services
 from bot.texts import CATALOGUE, text
 from core import accounts, billing, jobs, tokens
 from core.errors import UserBlocked
@@ -171,10 +171,10 @@ def register(application: Application) -> None:
     for name, callback in (("start", start), ("help", help_command), ("balance", balance),
                            ("history", history), ("cancel", cancel), ("paysupport", paysupport),
                            ("apikey", apikey), ("web", web)):
-        application.add_handler(CommandHandler(name, callback))
+        application.add_handler(CommandHandler(name, callback, filters=PRIVATE))
 
 
 def register_fallbacks(application: Application) -> None:
     """Wire the catch-alls; call last, so every specific handler of the group is tried first."""
-    application.add_handler(MessageHandler(filters.COMMAND, unknown_command))
-    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, text_hint))
+    application.add_handler(MessageHandler(PRIVATE & filters.COMMAND, unknown_command))
+    application.add_handler(MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, text_hint))

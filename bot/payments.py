@@ -15,7 +15,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.services import language_of, off_loop, services
+from bot.services import PRIVATE, language_of, off_loop, services
 from bot.texts import text
 from core import accounts, billing
 from core.errors import UserNotFound
@@ -153,8 +153,10 @@ async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 def register(application: Application) -> None:
     """Wire /buy, the package buttons and the payment updates."""
-    application.add_handler(CommandHandler("buy", buy))
+    application.add_handler(CommandHandler("buy", buy, filters=PRIVATE))
     application.add_handler(CallbackQueryHandler(buy_button, pattern=f"^{BUY_CALLBACK}$"))
     application.add_handler(CallbackQueryHandler(package_chosen, pattern=rf"^{PACKAGE_CALLBACK}:\d+:\d+$"))
     application.add_handler(PreCheckoutQueryHandler(precheckout))
-    application.add_handler(MessageHandler(filters.SUCCESSFUL_PAYMENT, successful_payment))
+    # Any chat: the money is real wherever the invoice was paid.
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.SUCCESSFUL_PAYMENT,
+                                           successful_payment))

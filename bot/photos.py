@@ -11,6 +11,7 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bot.payments import buy_markup
 from bot.services import (
+    PRIVATE,
     Services,
     current_user,
     download_limit,
@@ -171,11 +172,11 @@ def error_text(language: str, exc: CutoutError, settings: Settings, total: int) 
 
 
 def register(application: Application) -> None:
-    """Wire photos, image files, other files and other media."""
-    application.add_handler(MessageHandler(filters.PHOTO, photo))
-    application.add_handler(MessageHandler(filters.ANIMATION, unsupported))  # GIFs arrive as both
-    application.add_handler(MessageHandler(filters.Document.IMAGE, image_document))
-    application.add_handler(MessageHandler(filters.Document.ALL, not_an_image))
+    """Wire photos, image files, other files and other media (new private messages only)."""
+    application.add_handler(MessageHandler(PRIVATE & filters.PHOTO, photo))
+    application.add_handler(MessageHandler(PRIVATE & filters.ANIMATION, unsupported))  # GIFs arrive as both
+    application.add_handler(MessageHandler(PRIVATE & filters.Document.IMAGE, image_document))
+    application.add_handler(MessageHandler(PRIVATE & filters.Document.ALL, not_an_image))
     application.add_handler(MessageHandler(
-        filters.VIDEO | filters.VIDEO_NOTE | filters.VOICE | filters.AUDIO | filters.Sticker.ALL
-        | filters.LOCATION | filters.CONTACT | filters.POLL | filters.Dice.ALL, unsupported))
+        PRIVATE & (filters.VIDEO | filters.VIDEO_NOTE | filters.VOICE | filters.AUDIO | filters.Sticker.ALL
+                   | filters.LOCATION | filters.CONTACT | filters.POLL | filters.Dice.ALL), unsupported))

@@ -11,11 +11,11 @@ from typing import TypeVar
 
 from telegram import Update
 from telegram.error import BadRequest
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, filters
 
 from bot.texts import language_for
 from core import accounts
-from core.db import db
+from core.db import db, is_postgres
 from core.errors import UserNotFound
 from core.queue import JobQueue
 from core.settings import Settings
@@ -28,6 +28,9 @@ T = TypeVar("T")
 # The official Bot API lets a bot download files up to 20 MB; a local Bot API server has no such cap.
 BOT_API_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 OFFICIAL_API = "https://api.telegram.org/"
+# New messages in a private chat: an edited caption must not start (and charge) a second job,
+# and photos posted in a group are not meant for the bot.
+PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,13 @@ def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
 
 
 def with_connection(func: Callable[..., T], *args, **kwargs) -> T:
-    """Call `func` holding a database connection of this thread for the call only (pooled on PostgreSQL)."""
+    """Call `func` in this thread with a database connection.
+
+    PostgreSQL: a pooled connection is checked out for the call only, so idle threads hold none.
+    SQLite: each thread keeps its own connection, as opening one costs more than most queries.
+    """
+    if not is_postgres():
+        return func(*args, **kwargs)
     with db.connection_context():
         return func(*args, **kwargs)
 

@@ -9,7 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.services import current_user, is_not_modified, language_of, off_loop
+from bot.services import PRIVATE, current_user, is_not_modified, language_of, off_loop
 from bot.texts import text
 from core import accounts
 from core.options import JobOptions
@@ -105,6 +105,6 @@ async def _redraw(query, message: str, markup: InlineKeyboardMarkup) -> None:
 
 def register(application: Application) -> None:
     """Wire /settings and its buttons."""
-    application.add_handler(CommandHandler("settings", show_settings))
+    application.add_handler(CommandHandler("settings", show_settings, filters=PRIVATE))
     application.add_handler(CallbackQueryHandler(
         settings_button, pattern=rf"^{PREFIX}:(mode:(png|sticker|mask)|color:[0-9a-f]{{6}}|crop|colors|back)$"))

@@ -218,3 +218,16 @@ def test_photo_messages_are_in_russian_for_russian_clients(bot):
     ivan = Person(7003, language="ru")
     bot.send(ivan.photo(bot.api.add_file(png())))
     assert bot.api.sent_texts()[-1] == "В очереди: №1. Я обновлю это сообщение."
+
+
+def test_an_edited_photo_message_starts_no_second_job(bot, ann):
+    update = ann.photo(bot.api.add_file(png()))
+    bot.send(update)
+    bot.send(ann.edited(update))
+    assert Job.select().count() == 1 and user_of(ann).balance.total == 2
+
+
+def test_photos_posted_in_a_group_are_ignored(bot, ann):
+    calls = len(bot.api.calls)
+    bot.send(ann.in_group(ann.photo(bot.api.add_file(png()))))
+    assert Job.select().count() == 0 and len(bot.api.calls) == calls

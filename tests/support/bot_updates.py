@@ -85,3 +85,13 @@ class Person:
         return self._update(message=self._message(successful_payment={
             "currency": "XTR", "total_amount": total_amount, "invoice_payload": payload,
             "telegram_payment_charge_id": charge_id, "provider_payment_charge_id": ""}))
+
+    def edited(self, update: dict) -> dict:
+        """The same message edited later (Telegram sends it as edited_message)."""
+        message = dict(update["message"], edit_date=int(time.time()))
+        return self._update(edited_message=message)
+
+    def in_group(self, update: dict, chat_id: int = -100123) -> dict:
+        """The same message posted in a group chat instead of the private chat."""
+        message = dict(update["message"], chat={"id": chat_id, "type": "supergroup", "title": "A group"})
+        return self._update(message=message)
