@@ -1,0 +1,141 @@
+"""`make run`: Cutout in ONE process - the panel and REST API, worker threads, the sweeper,
+result delivery and (with TELEGRAM_BOT_TOKEN) the bot, sharing one queue.
+
+SQLite and the in-process queue by default; PostgreSQL and RabbitMQ when DATABASE_URL and
+AMQP_URL are set. Ctrl-C (or SIGTERM) stops everything; jobs still queued are picked up again
+at the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from waitress.server import create_server
+
+from core import accounts, migrations
+from core.bootstrap import load_or_exit, start
+from core.errors import CutoutError
+from core.models import User
+from core.queue import open_queue
+from core.settings import Settings
+from core.storage import Storage
+
+logger = logging.getLogger("cutout")
+
+DEFAULT_ADMIN_EMAIL = "admin@cutout.local"
+
+
+def persistent_secret(settings: Settings) -> Settings:
+    """Without JWT_SECRET, keep one generated secret under var/ so tokens survive a restart."""
+    if settings.jwt_secret:
+        return settings
+    path = Path(settings.storage_dir).parent / "jwt_secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+    return replace(settings, jwt_secret=path.read_text().strip())
+
+
+def ensure_admin(settings: Settings) -> None:
+    """On the first run, create an admin (ADMIN_EMAIL/ADMIN_PASSWORD, or a printed one-time password)."""
+    if User.select().where(User.is_admin == True).exists():  # noqa: E712 - peewee expression
+        return
+    email = settings.admin_email or DEFAULT_ADMIN_EMAIL
+    password = settings.admin_password or secrets.token_urlsafe(12)
+    existing = User.get_or_none(User.email == accounts.normalize_email(email))
+    user = existing or accounts.register_email_user(email, password)
+    accounts.promote_to_admin(user.id)
+    if existing:
+        print(f"\n  {email} is now an admin.\n", flush=True)
+    elif settings.admin_password:
+        print(f"\n  Admin created: {email} (password from ADMIN_PASSWORD)\n", flush=True)
+    else:
+        # Printed to the terminal once, never logged.
+        print(f"\n  Admin created: {email}\n  One-time password: {password}\n"
+              f"  Sign in at {settings.public_url}/admin/login and change it.\n", flush=True)
+
+
+def start_panel(settings: Settings, queue, storage) -> tuple:
+    """The panel and REST API under waitress (a production WSGI server that runs in this process)."""
+    from admin_panel import create_app
+
+    app = create_app(settings, queue=queue, storage=storage)
+    server = create_server(app, host=settings.panel_host, port=settings.panel_port, threads=8,
+                           max_request_body_size=settings.max_upload_bytes + 64 * 1024)
+    thread = threading.Thread(target=server.run, name="panel", daemon=True)
+    thread.start()
+    return server, thread
+
+
+def start_workers(settings: Settings, queue, storage, stop: threading.Event) -> list[threading.Thread]:
+    """Load the model once, then worker threads and the sweeper."""
+    from worker.service import start_workers as start_worker_threads
+    from worker.session import load_session
+
+    session = load_session(settings)
+    return start_worker_threads(settings, queue, session, stop, storage=storage)
+
+
+def run_bot(settings: Settings, queue, storage) -> None:
+    """The bot in the main thread until SIGINT/SIGTERM (python-telegram-bot owns the signals)."""
+    from telegram import Update
+
+    from bot.app import build_application
+    from bot.webhook import run_webhook
+
+    application = build_application(settings, queue=queue, storage=storage)
+    if settings.telegram_webhook_url:
+        run_webhook(application, settings)
+    else:
+        application.run_polling(allowed_updates=Update.ALL_TYPES)
+
+
+def wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    while not stopped.wait(1.0):
+        pass
+
+
+def main() -> int:
+    settings = persistent_secret(load_or_exit())
+    start(settings)
+    try:
+        applied = migrations.migrate()
+        if applied:
+            logger.info("applied migrations: %s", ", ".join(applied))
+        ensure_admin(settings)
+        queue, storage, stop = open_queue(settings), Storage(settings.storage_dir), threading.Event()
+        workers = start_workers(settings, queue, storage, stop)
+    except CutoutError as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    server, panel = start_panel(settings, queue, storage)
+    print(f"  Cutout is running: panel and API on {settings.public_url}  (Ctrl-C stops)", flush=True)
+    if settings.telegram_bot_token:
+        run_bot(settings, queue, storage)
+    else:
+        print("  Telegram bot: off. Put TELEGRAM_BOT_TOKEN=<token from @BotFather> in .env to enable it.",
+              flush=True)
+        wait_for_signal()
+    logger.info("stopping: finishing the jobs in hand")
+    stop.set()
+    server.close()
+    for thread in [*workers, panel]:
+        thread.join(timeout=60)
+    queue.close()
+    logger.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
