@@ -2,6 +2,10 @@
 
 Messages carry ids only: {"job_id": "...", "v": 1}. A consumer's handler returns to ack,
 raises Reject to dead-letter the message, and raises anything else to have it redelivered.
+
+RabbitMQ topology (declared by every connection, idempotently): durable INPUT_QUEUE and
+RESULT_QUEUE whose rejected messages go through the direct exchange "<DEAD_LETTER_QUEUE>.exchange"
+to the durable DEAD_LETTER_QUEUE. Messages are persistent and published with confirms.
 """
 
 from __future__ import annotations
@@ -170,7 +174,8 @@ class RabbitQueue(JobQueue):
         """host:port/vhost of the broker, without credentials (for messages and logs)."""
         parsed = urlparse(self.url)
         vhost = unquote(parsed.path[1:]) if len(parsed.path) > 1 else "/"
-        return f"{parsed.hostname}:{parsed.port or 5672} vhost {vhost}"
+        port = parsed.port or (5671 if parsed.scheme == "amqps" else 5672)
+        return f"{parsed.hostname}:{port} vhost {vhost}"
 
     def connect(self, role: str = "publisher") -> pika.BlockingConnection:
         """A new connection; raise QueueUnavailable when the broker cannot be reached."""
@@ -209,12 +214,21 @@ class RabbitQueue(JobQueue):
         def publish(channel) -> None:
             try:
                 channel.basic_publish("", queue_name, body, properties=PERSISTENT, mandatory=True)
-            except pika.exceptions.UnroutableError:
-                raise QueueUnavailable(f"RabbitMQ has no queue {queue_name!r} to route the message to") from None
+            except pika.exceptions.UnroutableError as exc:
+                raise QueueUnavailable(f"RabbitMQ has no queue {queue_name!r} to route the message to") from exc
             except pika.exceptions.NackError:
                 raise QueueUnavailable(f"RabbitMQ refused the message for {queue_name!r} (nack)") from None
 
-        self._with_publisher(publish)
+        try:
+            self._with_publisher(publish)
+        except QueueUnavailable as exc:
+            ours = queue_name in (self.input_queue, self.result_queue)
+            if not (ours and isinstance(exc.__cause__, pika.exceptions.UnroutableError)):
+                raise
+            # One of our queues was deleted under us: a new publisher connection declares it again.
+            logger.warning("queue %s was missing; declaring it again", queue_name)
+            self.close()
+            self._with_publisher(publish)
 
     def depth(self, queue_name: str) -> int:
         """Messages ready in a queue (a passive declare); 0 for a queue that does not exist."""

@@ -229,6 +229,15 @@ def test_publish_to_a_queue_that_does_not_exist_raises_queue_unavailable(rabbit)
     rabbit.publish_job("job-5")  # the channel is still usable afterwards
 
 
+def test_publishing_declares_a_deleted_queue_of_ours_again(rabbit, rabbit_settings):
+    rabbit.publish_job("job-7")
+    connection = rabbit.connect()
+    connection.channel().queue_delete(rabbit_settings.input_queue)
+    connection.close()
+    rabbit.publish_job("job-8")  # no consumer is running to declare it
+    assert rabbit.depth(rabbit_settings.input_queue) == 1
+
+
 def test_unreachable_broker_raises_a_clear_error_without_the_password(tmp_path):
     port = closed_port()
     queue = RabbitQueue(make_settings(tmp_path, amqp_url=f"amqp://guest:s3cret@127.0.0.1:{port}/%2F"))
