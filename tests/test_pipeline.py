@@ -145,6 +145,20 @@ def test_exif_orientation_is_applied(session, orientation):
     assert_near(opaque_box(result), expected)
 
 
+def test_damaged_exif_costs_the_rotation_not_the_photo(session, monkeypatch):
+    def broken(image, **kwargs):
+        raise SyntaxError("bad EXIF tag")
+
+    monkeypatch.setattr(ImageOps, "exif_transpose", broken)
+    result = run(_with_orientation(6), session)
+    assert (result.width, result.height) == (120, 80)
+
+
+def test_corrupt_exif_block_is_ignored(session):
+    data = encode(subject_image(), "JPEG", quality=95, exif=b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\xff\xff")
+    assert_near(opaque_box(run(data, session)), SUBJECT_BOX)
+
+
 # --- limits and bad input ----------------------------------------------------------------------
 
 

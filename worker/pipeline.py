@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import logging
-import warnings
 import zlib
 from dataclasses import dataclass
 
@@ -57,22 +56,29 @@ def process_image(
 
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
     """Fully decode the first frame, upright; Pillow's bomb and truncation errors become domain errors."""
+    # The header check keeps the pixel count within MAX_PIXELS before anything is decoded.
     inspect_image(data, max_bytes, max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            image.seek(0)
-            image.load()
-            ImageOps.exif_transpose(image, in_place=True)
+        image = Image.open(io.BytesIO(data))
+        image.seek(0)
+        image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge(f"The image has too many pixels; the limit is {max_pixels / 1e6:.0f} megapixels.") from None
     except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
         logger.info("undecodable image: %s", exc)
         raise InvalidImage("The image is damaged or truncated and cannot be read.") from None
+    _make_upright(image)
     if image.width * image.height > max_pixels:
         raise ImageTooLarge(f"The image has too many pixels; the limit is {max_pixels / 1e6:.0f} megapixels.")
     return image
+
+
+def _make_upright(image: Image.Image) -> None:
+    """Apply the EXIF orientation in place; a damaged EXIF block costs the rotation, not the photo."""
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+    except Exception as exc:  # Pillow's EXIF parser raises many kinds on malformed tags
+        logger.info("EXIF orientation ignored: %s", exc)
 
 
 def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
