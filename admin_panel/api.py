@@ -46,7 +46,7 @@ def page_arg() -> int:
 
 
 def _user_id() -> int:
-    return identity().user.id
+    return identity().user_id
 
 
 @bp.post("/auth/register")

@@ -64,7 +64,7 @@ def adjust_credits(user_id: int):
         raise InvalidAmount("The bucket must be bonus or paid.")
     accounts.get_user(user_id)
     balance = billing.adjust_credits(user_id, amount, string_field(body, "reason"), bucket)
-    logger.info("admin %s adjusted user %s by %s credits", identity().user.id, user_id, amount)
+    logger.info("admin %s adjusted user %s by %s credits", identity().user_id, user_id, amount)
     return jsonify({"user_id": user_id, "balance": balance_json(balance)})
 
 
@@ -97,7 +97,7 @@ def retry(job_id: str):
     """Charge a failed job again and put it back in the queue."""
     job = jobs.retry_job(job_id)
     jobs.publish_job(services().queue, job.id)
-    logger.info("admin %s retried job %s", identity().user.id, job.id)
+    logger.info("admin %s retried job %s", identity().user_id, job.id)
     return jsonify(job_json(job))
 
 

@@ -4,8 +4,7 @@ that guard views; the browser's sign-in, sign-out and one-time-link pages."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from functools import wraps
+from functools import cached_property, wraps
 from urllib.parse import urlsplit
 
 from flask import Blueprint, g, redirect, render_template, request, url_for
@@ -25,15 +24,24 @@ COOKIE = "cutout_token"
 bp = Blueprint("auth", __name__)
 
 
-@dataclass(frozen=True)
 class Identity:
-    user: UserView
-    claims: TokenClaims
-    via_cookie: bool
+    """The caller: the token's claims, and the user loaded only when a view needs more than the id."""
+
+    def __init__(self, claims: TokenClaims, via_cookie: bool):
+        self.claims = claims
+        self.via_cookie = via_cookie
+
+    @property
+    def user_id(self) -> int:
+        return self.claims.user_id
 
     @property
     def is_admin(self) -> bool:
         return self.claims.role == "admin"
+
+    @cached_property
+    def user(self) -> UserView:
+        return accounts.get_user(self.claims.user_id)
 
 
 def _authenticate() -> Identity | None:
@@ -42,13 +50,11 @@ def _authenticate() -> Identity | None:
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise InvalidToken("Send the token as: Authorization: Bearer <token>.")
-        user, claims = tokens.verify_token_user(token.strip(), services().settings)
-        return Identity(user, claims, via_cookie=False)
+        return Identity(tokens.verify_token(token.strip(), services().settings), via_cookie=False)
     token = request.cookies.get(COOKIE)
     if not token:
         return None
-    user, claims = tokens.verify_token_user(token, services().settings)
-    return Identity(user, claims, via_cookie=True)
+    return Identity(tokens.verify_token(token, services().settings), via_cookie=True)
 
 
 def identity() -> Identity | None:

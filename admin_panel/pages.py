@@ -86,7 +86,7 @@ def adjust_credits(user_id: int):
     except CutoutError as exc:
         flash(exc.message, "error")
         return _back_to_user(user_id)
-    logger.info("admin %s adjusted user %s by %s credits", page_identity().user.id, user_id, amount)
+    logger.info("admin %s adjusted user %s by %s credits", page_identity().user_id, user_id, amount)
     flash(f"Adjusted by {amount:+d} credits; the balance is now {balance.total}.", "ok")
     return _back_to_user(user_id)
 
@@ -102,7 +102,7 @@ def user_action(user_id: int, action: str):
         raise NotFound()
     change, message = ACTIONS[action]
     change(user_id)
-    logger.info("admin %s: %s user %s", page_identity().user.id, action, user_id)
+    logger.info("admin %s: %s user %s", page_identity().user_id, action, user_id)
     flash(message, "ok")
     return _back_to_user(user_id)
 

@@ -6,7 +6,7 @@ from flask import Blueprint, render_template
 
 from admin_panel.api import page_arg
 from admin_panel.auth import login_required, page_identity
-from core import accounts, jobs
+from core import jobs
 from core.options import MODES
 
 bp = Blueprint("web", __name__)
@@ -16,6 +16,6 @@ bp = Blueprint("web", __name__)
 @login_required
 def home():
     """Upload a photo, watch it being processed, download results."""
-    user = accounts.get_user(page_identity().user.id)
+    user = page_identity().user
     return render_template("web/home.html", user=user, jobs=jobs.list_jobs(user.id, page_arg(), 20),
                            modes=[m for m in MODES if m != "mask"])
