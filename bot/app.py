@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from pathlib import Path
 
 from telegram import Update
 from telegram.error import NetworkError, TelegramError
@@ -15,6 +17,7 @@ from bot.concurrency import PerChatUpdateProcessor
 from bot.delivery import ResultListener
 from bot.services import Services, language_of
 from bot.texts import text
+from core.health import beat
 from core.queue import JobQueue, open_queue
 from core.settings import Settings
 from core.storage import Storage
@@ -22,6 +25,13 @@ from core.storage import Storage
 logger = logging.getLogger(__name__)
 
 LISTENER = "result_listener"
+HEARTBEAT = "heartbeat"
+HEARTBEAT_SECONDS = 30.0
+
+
+def heartbeat_path(settings: Settings) -> Path:
+    """The file `python -m core healthcheck` reads (var/health/bot beside the storage directory)."""
+    return Path(settings.storage_dir).parent / "health" / "bot"
 
 
 def build_application(settings: Settings, *, queue: JobQueue | None = None, storage: Storage | None = None,
@@ -58,13 +68,31 @@ async def post_init(application: Application) -> None:
         await commands.set_menus(application)
     except TelegramError as exc:  # a missing menu is cosmetic; the bot still works
         logger.warning("could not set the command menu: %s", exc)
-    listener = ResultListener(application.bot, application.bot_data["services"], asyncio.get_running_loop())
+    services = application.bot_data["services"]
+    listener = ResultListener(application.bot, services, asyncio.get_running_loop())
     listener.start()
     application.bot_data[LISTENER] = listener
+    application.bot_data[HEARTBEAT] = asyncio.create_task(heartbeat(heartbeat_path(services.settings), listener))
+
+
+async def heartbeat(path: Path, listener: ResultListener) -> None:
+    """Touch the heartbeat file while the listener lives; beating from the loop shows the loop is not stuck."""
+    while True:
+        if listener.is_alive():
+            try:
+                await asyncio.to_thread(beat, path)
+            except OSError as exc:
+                logger.warning("cannot write the heartbeat %s: %s", path, exc)
+        await asyncio.sleep(HEARTBEAT_SECONDS)
 
 
 async def post_stop(application: Application) -> None:
     """Stop the result listener while the bot can still finish the delivery in hand."""
+    beating = application.bot_data.pop(HEARTBEAT, None)
+    if beating is not None:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
     listener = application.bot_data.pop(LISTENER, None)
     if listener is not None:
         await asyncio.to_thread(listener.stop)

@@ -100,6 +100,10 @@ class ResultListener:
         self._thread = threading.Thread(target=self._run, name="result-listener", daemon=True)
         self._thread.start()
 
+    def is_alive(self) -> bool:
+        """True while the listener thread consumes (for the heartbeat)."""
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
     def stop(self, timeout: float = 30.0) -> None:
         """Stop consuming and wait for the message in hand to finish (it is acked or goes back)."""
         self._stop.set()

@@ -8,10 +8,12 @@ import string
 
 import pytest
 
+from bot.app import heartbeat_path
 from bot.texts import CATALOGUE, language_for, text
 from core import accounts, billing, jobs, tokens
+from core.health import is_fresh
 from core.storage import Storage
-from tests.support.bot_harness import BotHarness
+from tests.support.bot_harness import BotHarness, wait_until
 from tests.support.bot_updates import Person
 from tests.support.fake_bot_api import TOKEN
 from tests.support.images import encode, subject_image
@@ -207,3 +209,8 @@ def test_both_languages_have_the_same_messages_and_placeholders():
 def test_language_follows_the_language_code_with_english_otherwise():
     assert [language_for(code) for code in ("ru", "ru-RU", "en-GB", "de", None, "")] == \
         ["ru", "ru", "en", "en", "en", "en"]
+
+
+def test_a_running_bot_keeps_its_heartbeat_file_fresh(bot):
+    path = heartbeat_path(bot.settings)
+    assert wait_until(lambda: is_fresh(path, 60))
