@@ -46,6 +46,8 @@ def server_options(settings: Settings) -> dict:
         "graceful_timeout": 20,
         "accesslog": "-",
         "loglevel": settings.log_level.lower(),
+        # gunicorn 27's control socket has one fixed path per user: two servers on a host would clash.
+        "control_socket_disable": True,
     }
 
 
