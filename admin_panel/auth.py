@@ -168,6 +168,12 @@ def login():
     return render_template("login.html", error=error, email=request.form.get("email", "")), status
 
 
+@bp.get("/admin/login")
+def admin_login():
+    """The admins' sign-in address: the one sign-in page, then the dashboard."""
+    return redirect(url_for("auth.login", next=url_for("admin.dashboard")))
+
+
 @bp.post("/logout")
 def logout():
     """Forget the browser's token."""

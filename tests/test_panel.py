@@ -45,6 +45,11 @@ def test_admin_pages_redirect_to_sign_in(panel):
     assert response.headers["Location"] == "/login?next=/admin/users?q%3Dx"
 
 
+def test_admin_sign_in_address_leads_to_the_sign_in_page(panel):
+    response = panel.client.get("/admin/login")
+    assert response.headers["Location"] == "/login?next=/admin/"
+
+
 def test_user_page_redirects_to_sign_in(panel):
     assert panel.client.get("/").headers["Location"].startswith("/login")
 
