@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from telegram import Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
@@ -84,7 +84,8 @@ async def start_job(update: Update, context: ContextTypes.DEFAULT_TYPE, incoming
     user = await current_user(update, context)
     refusal = _refusal(user, incoming, svc.settings, language)
     if refusal:
-        await message.reply_text(*refusal[:1], reply_markup=refusal[1])
+        reply, markup = refusal
+        await message.reply_text(reply, reply_markup=markup)
         return
     status = await message.reply_text(text(language, "received"), do_quote=True)
     try:
@@ -109,7 +110,8 @@ async def start_job(update: Update, context: ContextTypes.DEFAULT_TYPE, incoming
         await off_loop(jobs.publish_job, svc.queue, job.id)  # the job is paid for: publish whatever the chat did
 
 
-def _refusal(user: UserView, incoming: Incoming, settings: Settings, language: str) -> tuple | None:
+def _refusal(user: UserView, incoming: Incoming, settings: Settings,
+             language: str) -> tuple[str, InlineKeyboardMarkup | None] | None:
     """(message, markup) when the photo can be refused before fetching it; None to go on."""
     if user.is_blocked:
         return text(language, "blocked"), None
