@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, LabeledPrice, Update
@@ -27,6 +28,7 @@ CURRENCY = "XTR"  # Telegram Stars; no payment provider is involved
 PAYLOAD_PREFIX = "credits"
 BUY_CALLBACK = "buy"
 PACKAGE_CALLBACK = "pkg"
+CREDIT_RETRY_DELAYS = (0.5, 1, 2, 4, 8)  # a database restart should not cost a payer their credits
 
 
 def payload_for(credits: int, stars: int) -> str:
@@ -111,8 +113,13 @@ def checkout_problem(telegram_id: int, payload: str, currency: str, amount: int,
 async def precheckout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Pre-checkout: accept a known package for an active user, refuse anything else; answer at once."""
     query = update.pre_checkout_query
-    problem = await off_loop(checkout_problem, query.from_user.id, query.invoice_payload, query.currency,
-                             query.total_amount, services(context).settings)
+    try:
+        problem = await off_loop(checkout_problem, query.from_user.id, query.invoice_payload, query.currency,
+                                 query.total_amount, services(context).settings)
+    except Exception:
+        # Telegram waits only seconds for the answer: refuse now rather than leave the payer hanging.
+        await query.answer(ok=False, error_message=text(language_of(update), "try_again"))
+        raise
     if problem is None:
         await query.answer(ok=True)
     else:
@@ -131,6 +138,17 @@ def credit_payment(update: Update, credits: int, charge_id: str, signup_bonus: i
     return billing.top_up(user.id, credits, payment_id=charge_id, note=f"Telegram Stars ({charge_id})")
 
 
+async def credit_with_retries(update: Update, credits: int, charge_id: str, signup_bonus: int) -> billing.TopUp:
+    """credit_payment, tried again with a growing pause (it is idempotent per charge id)."""
+    for delay in CREDIT_RETRY_DELAYS:
+        try:
+            return await off_loop(credit_payment, update, credits, charge_id, signup_bonus)
+        except Exception as exc:
+            logger.warning("crediting payment %s failed (%s); trying again in %s s", charge_id, exc, delay)
+            await asyncio.sleep(delay)
+    return await off_loop(credit_payment, update, credits, charge_id, signup_bonus)
+
+
 async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A successful payment: credit the package exactly once per telegram_payment_charge_id."""
     language = language_of(update)
@@ -142,7 +160,14 @@ async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE)
         await update.effective_message.reply_text(text(language, "payment_unknown", charge_id=charge_id))
         return
     credits = package[0]
-    result = await off_loop(credit_payment, update, credits, charge_id, services(context).settings.signup_bonus_credits)
+    try:
+        result = await credit_with_retries(update, credits, charge_id, services(context).settings.signup_bonus_credits)
+    except Exception:
+        # Telegram will not send this update again: the charge id in the log is how it gets credited.
+        logger.critical("payment %s of telegram user %s (%s credits) could NOT be credited", charge_id,
+                        update.effective_user.id, credits)
+        await update.effective_message.reply_text(text(language, "payment_pending", charge_id=charge_id))
+        raise
     if not result.credited:
         logger.info("payment %s was already credited; ignoring the repeat", charge_id)
         return

@@ -70,6 +70,8 @@ EN: dict[str, str] = {
     "payment_done": "Thank you! {credits} credits added. Balance: {total} credits.",
     "payment_unknown": "Your payment arrived but I could not match it to a package. "
                        "Write to /paysupport and keep this id: {charge_id}",
+    "payment_pending": "Your payment arrived, but I could not add the credits just now. They will be added; "
+                       "if they are not on /balance within a day, write to /paysupport with this id: {charge_id}",
     "paysupport": "Payments and refunds\n\n"
                   "Credits are paid in Telegram Stars and are added as soon as the payment goes through; "
                   "/balance shows them and /history lists every purchase.\n\n"
@@ -193,6 +195,8 @@ RU: dict[str, str] = {
     "payment_done": "Спасибо! Начислено {credits} кредитов. Баланс: {total} кредитов.",
     "payment_unknown": "Платёж получен, но я не нашёл его пакет. Напишите в /paysupport и сохраните "
                        "этот номер: {charge_id}",
+    "payment_pending": "Платёж получен, но начислить кредиты сейчас не удалось. Они будут начислены; если их "
+                       "нет в /balance в течение суток, напишите в /paysupport, указав этот номер: {charge_id}",
     "paysupport": "Оплата и возвраты\n\n"
                   "Кредиты оплачиваются в Telegram Stars и начисляются сразу после оплаты; "
                   "/balance покажет их, а /history перечислит все покупки.\n\n"

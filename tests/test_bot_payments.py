@@ -6,6 +6,7 @@ import dataclasses
 import threading
 
 import pytest
+from peewee import OperationalError
 
 from bot.payments import payload_for
 from bot.texts import text
@@ -146,3 +147,39 @@ def test_one_payment_delivered_concurrently_to_two_bots_credits_once(pg_settings
     assert len(thanks) == 1
     assert billing.balance(accounts.get_user_by_telegram_id(ann.id).id).paid == 50
     assert audit.check_ledger() == []
+
+
+def test_a_payment_is_credited_even_when_the_database_fails_at_first(bot, ann, monkeypatch):
+    bot.send(ann.text("/start"))
+    monkeypatch.setattr("bot.payments.CREDIT_RETRY_DELAYS", (0.01, 0.01))
+    real_top_up, failures = billing.top_up, []
+
+    def flaky_top_up(*args, **kwargs):
+        if len(failures) < 2:
+            failures.append(1)
+            raise OperationalError("database is restarting")
+        return real_top_up(*args, **kwargs)
+
+    monkeypatch.setattr(billing, "top_up", flaky_top_up)
+    bot.send(ann.paid(payload_for(10, 50), 50, charge_id="stx-flaky"))
+    assert bot.api.sent_texts()[-1] == "Thank you! 10 credits added. Balance: 13 credits."
+    assert accounts.get_user_by_telegram_id(ann.id).balance.paid == 10
+
+
+def test_a_pre_checkout_that_cannot_be_checked_is_refused_at_once(sqlite_settings, ann, monkeypatch):
+    monkeypatch.setattr(accounts, "get_user_by_telegram_id", lambda *a: 1 / 0)
+    with BotHarness(bot_settings(sqlite_settings)) as harness:
+        harness.send(ann.pre_checkout(payload_for(10, 50), 50))
+        assert [type(error) for error in harness.errors] == [ZeroDivisionError]  # logged by the error handler
+        answer = harness.api.calls_to("answerPreCheckoutQuery")[-1].params
+        assert answer["ok"] is False and answer["error_message"] == text("en", "try_again")
+
+
+def test_a_payment_that_cannot_be_credited_is_logged_and_the_payer_told(sqlite_settings, ann, monkeypatch, caplog):
+    monkeypatch.setattr("bot.payments.CREDIT_RETRY_DELAYS", (0.01,))
+    monkeypatch.setattr(billing, "top_up", lambda *a, **k: (_ for _ in ()).throw(OperationalError("down")))
+    with BotHarness(bot_settings(sqlite_settings)) as harness:
+        harness.send(ann.paid(payload_for(10, 50), 50, charge_id="stx-lost"))
+        assert [type(error) for error in harness.errors] == [OperationalError]
+        assert "stx-lost" in harness.api.sent_texts()[-1] and "/paysupport" in harness.api.sent_texts()[-1]
+    assert any(r.levelname == "CRITICAL" and "stx-lost" in r.getMessage() for r in caplog.records)
