@@ -165,9 +165,9 @@ async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE)
     except Exception:
         # Telegram will not send this update again: the charge id in the log is how it gets credited.
         logger.critical("payment %s of telegram user %s (%s credits) could NOT be credited", charge_id,
-                        update.effective_user.id, credits)
+                        update.effective_user.id, credits, exc_info=True)
         await update.effective_message.reply_text(text(language, "payment_pending", charge_id=charge_id))
-        raise
+        return
     if not result.credited:
         logger.info("payment %s was already credited; ignoring the repeat", charge_id)
         return
