@@ -137,8 +137,23 @@ def client(args: tuple) -> tuple[list[float], int]:
     return latencies, errors[0]
 
 
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the gunicorn master and its workers (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = [pid] + [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    total = 0
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
 def measure(port: int, path: str, token: str, requests: int, processes: int, threads: int,
-            seconds: float) -> dict:
+            seconds: float, server_pid: int) -> dict:
+    cpu_before = server_cpu_seconds(server_pid)
     stop_at = time.monotonic() + seconds
     share = [(port, path, token, requests // processes, threads, stop_at) for _ in range(processes)]
     started = time.perf_counter()
@@ -148,7 +163,9 @@ def measure(port: int, path: str, token: str, requests: int, processes: int, thr
     latencies = sorted(x for lat, _ in results for x in lat)
     errors = sum(e for _, e in results)
     q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+    cpu = server_cpu_seconds(server_pid) - cpu_before
     return {"requests": len(latencies), "errors": errors, "seconds": round(wall, 2),
+            "server_cpu_ms_per_request": round(cpu * 1000 / max(len(latencies), 1), 2),
             "rps": round(len(latencies) / wall, 1), "p50_ms": round(q[49] * 1000, 2),
             "p90_ms": round(q[89] * 1000, 2), "p99_ms": round(q[98] * 1000, 2),
             "max_ms": round(latencies[-1] * 1000, 2) if latencies else None}
@@ -161,7 +178,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=60.0, help="stop sending after this long")
     parser.add_argument("--processes", type=int, default=2, help="client processes")
-    parser.add_argument("--threads", type=int, default=8, help="connections per client process")
+    parser.add_argument("--threads", type=int, default=4, help="connections per client process")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (PANEL_WORKERS)")
     args = parser.parse_args()
     if not (args.database_url or "").startswith(("postgresql://", "postgres://")):
@@ -180,8 +197,9 @@ def main() -> int:
                                   env={**os.environ, **environ}, stdout=subprocess.DEVNULL)
         wait_until_up(port, time.monotonic() + 30)
         path = f"/api/v1/jobs/{job_id}"
-        measure(port, path, token, 400, args.processes, args.threads, 10)  # warm-up: connections, pools
-        result = measure(port, path, token, args.requests, args.processes, args.threads, args.seconds)
+        measure(port, path, token, 400, args.processes, args.threads, 10, server.pid)  # warm-up
+        result = measure(port, path, token, args.requests, args.processes, args.threads, args.seconds, server.pid)
+        load = os.getloadavg()[0]
     finally:
         if server is not None:
             server.terminate()
@@ -190,10 +208,10 @@ def main() -> int:
     clients = args.processes * args.threads
     verdict = "PASS" if result["rps"] >= TARGET_RPS and result["p99_ms"] < TARGET_P99_MS and not result["errors"] \
         else "MISS"
-    print(json.dumps(result))
+    print(json.dumps({**result, "load_average_1m": round(load, 2)}))
     print(f"| GET /api/v1/jobs/<id> | gunicorn gthread, {args.workers} workers | {clients} clients | "
           f"{result['requests']} req in {result['seconds']} s | {result['rps']} req/s | p50 {result['p50_ms']} ms | "
-          f"p99 {result['p99_ms']} ms | errors {result['errors']} | {verdict} |")
+          f"p99 {result['p99_ms']} ms | {result['server_cpu_ms_per_request']} | {load:.1f} | {verdict} |")
     return 0 if verdict == "PASS" else 1
 
 
