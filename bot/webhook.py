@@ -20,6 +20,7 @@ import tornado.web
 from telegram import Update
 from telegram.ext import Application
 
+from core.errors import SettingsError
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,9 @@ class UpdateHandler(tornado.web.RequestHandler):
 
 
 def make_webhook_app(application: Application, secret: str, path: str) -> tornado.web.Application:
-    """The tornado application serving `path`."""
+    """The tornado application serving `path`; an empty secret is refused (it would let anyone in)."""
+    if not SECRET_PATTERN.match(secret or ""):
+        raise SettingsError("the webhook needs a secret token (TELEGRAM_WEBHOOK_SECRET)")
     return tornado.web.Application([(rf"{re.escape(path.rstrip('/'))}/?", UpdateHandler,
                                      {"telegram": application, "secret": secret})],
                                    log_function=lambda handler: None)
@@ -80,6 +83,8 @@ def make_webhook_app(application: Application, secret: str, path: str) -> tornad
 
 async def serve_webhook(application: Application, settings: Settings, stop: asyncio.Event) -> None:
     """Register the webhook with Telegram and serve updates until `stop` is set."""
+    if problem := webhook_problem(settings):
+        raise SettingsError(problem)
     path = urlparse(settings.telegram_webhook_url).path or "/"
     async with application:
         await application.post_init(application)

@@ -14,9 +14,11 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import tornado.httpserver
 
 from bot.webhook import SECRET_HEADER, make_webhook_app, secret_matches
+from core.errors import SettingsError
 from tests.support.bot_harness import BotHarness
 from tests.support.bot_updates import Person
 from tests.support.fake_bot_api import TOKEN, FakeBotApiServer
@@ -101,6 +103,12 @@ def test_an_unmigrated_database_is_refused_at_start(tmp_path):
 def test_the_secret_is_compared_exactly():
     assert secret_matches(SECRET, SECRET)
     assert not any(secret_matches(other, SECRET) for other in (None, "", SECRET[:-1], SECRET + "x", "ü" + SECRET))
+
+
+def test_a_webhook_server_without_a_secret_cannot_be_made(sqlite_settings):
+    settings = dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN)
+    with BotHarness(settings) as harness, pytest.raises(SettingsError, match="secret"):
+        make_webhook_app(harness.app, "", "/hook")
 
 
 def test_the_webhook_refuses_requests_without_the_right_secret(sqlite_settings):
