@@ -86,7 +86,8 @@ def history_text(language: str, recent: list[JobView], entries: list[LedgerEntry
     if recent:
         lines.append(text(language, "history_jobs"))
         lines += [text(language, "history_job", date=f"{job.created_at:%Y-%m-%d %H:%M}",
-                       name=job.input_name or "photo", status=text(language, f"job_{job.status}"))
+                       name=job.input_name or text(language, "history_photo"),
+                       status=text(language, f"job_{job.status}"))
                   for job in recent]
     if entries:
         lines += ["", text(language, "history_ledger")] if lines else [text(language, "history_ledger")]
