@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from werkzeug.serving import make_server
 
-from core import accounts, billing, demo, jobs
+from core import accounts, billing, demo, jobs, tokens
 from core.db import db
 from core.models import Job, utcnow
 from tests.conftest import IN_CI
@@ -55,9 +55,12 @@ def page(browser):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Console errors include Content-Security-Policy refusals and failed loads.
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.browser_errors = errors  # a test that provokes an error on purpose takes it out
     yield page
     context.close()
-    assert errors == [], f"JavaScript errors: {errors}"
+    assert errors == [], f"errors in the browser: {errors}"
 
 
 class Server:
@@ -154,6 +157,22 @@ def test_user_uploads_a_photo_watches_it_finish_and_downloads_the_cutout(server,
     assert cutout.mode == "RGBA" and cutout.size == (120, 80)
     assert cutout.getpixel((2, 2))[3] == 0 and cutout.getpixel((60, 40))[3] == 255
     assert jobs.list_jobs(user.id).items[0].status == "done"
+
+
+def test_one_time_link_from_the_bot_signs_in_once(server, page):
+    user = email_user("telegram@example.com")
+    token = tokens.issue_login_link(user.id, server.panel.settings).rsplit("#", 1)[1]
+    page.goto(f"{server.url}/login/link#{token}")
+    assert "#" not in page.url  # the page took the token out of the address bar
+    page.click("text=Continue to Cutout")
+    page.wait_for_url(server.url + "/")
+    assert page.locator("#balance-total").inner_text() == "3"
+    page.context.clear_cookies()
+    page.goto(f"{server.url}/login/link#{token}")
+    page.click("text=Continue to Cutout")
+    page.wait_for_selector("text=This sign-in link has already been used.")
+    assert page.browser_errors == ["Failed to load resource: the server responded with a status of 401 (UNAUTHORIZED)"]
+    page.browser_errors.clear()
 
 
 def seed_dashboard_demo(days: int = 14) -> None:
