@@ -17,7 +17,7 @@ from bot.concurrency import PerChatUpdateProcessor
 from bot.delivery import ResultListener
 from bot.services import Services, language_of
 from bot.texts import text
-from core.health import beat
+from core.health import beat, heartbeat_path
 from core.queue import JobQueue, open_queue
 from core.settings import Settings
 from core.storage import Storage
@@ -29,9 +29,9 @@ HEARTBEAT = "heartbeat"
 HEARTBEAT_SECONDS = 30.0
 
 
-def heartbeat_path(settings: Settings) -> Path:
-    """The file `python -m core healthcheck` reads (var/health/bot beside the storage directory)."""
-    return Path(settings.storage_dir).parent / "health" / "bot"
+def heartbeat_file(settings: Settings) -> Path:
+    """The file `python -m core healthcheck` reads."""
+    return heartbeat_path(settings.storage_dir, "bot")
 
 
 def build_application(settings: Settings, *, queue: JobQueue | None = None, storage: Storage | None = None,
@@ -72,7 +72,7 @@ async def post_init(application: Application) -> None:
     listener = ResultListener(application.bot, services, asyncio.get_running_loop())
     listener.start()
     application.bot_data[LISTENER] = listener
-    application.bot_data[HEARTBEAT] = asyncio.create_task(heartbeat(heartbeat_path(services.settings), listener))
+    application.bot_data[HEARTBEAT] = asyncio.create_task(heartbeat(heartbeat_file(services.settings), listener))
 
 
 async def heartbeat(path: Path, listener: ResultListener) -> None:

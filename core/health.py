@@ -10,6 +10,12 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 
+def heartbeat_path(storage_dir: str | Path, process: str) -> Path:
+    """Where a process keeps its heartbeat: var/health/<process>, beside the storage directory
+    (so one shared volume holds both in docker-compose)."""
+    return Path(storage_dir).parent / "health" / process
+
+
 def beat(path: str | Path) -> None:
     """Record that the process is alive now."""
     target = Path(path)

@@ -8,7 +8,7 @@ import string
 
 import pytest
 
-from bot.app import heartbeat_path
+from bot.app import heartbeat_file
 from bot.texts import CATALOGUE, language_for, text
 from core import accounts, billing, jobs, tokens
 from core.health import is_fresh
@@ -212,5 +212,5 @@ def test_language_follows_the_language_code_with_english_otherwise():
 
 
 def test_a_running_bot_keeps_its_heartbeat_file_fresh(bot):
-    path = heartbeat_path(bot.settings)
+    path = heartbeat_file(bot.settings)
     assert wait_until(lambda: is_fresh(path, 60))

@@ -21,6 +21,7 @@ import pytest
 
 from core import accounts, jobs
 from core.audit import check_ledger
+from core.health import heartbeat_path, is_fresh
 from core.models import Job, Transaction, utcnow
 from core.queue import RabbitQueue
 from core.storage import Storage
@@ -203,6 +204,8 @@ def test_sigterm_lets_the_worker_finish_its_job_and_exit_zero(settings, queue, s
     jobs.publish_job(queue, job.id)
     worker = spawn()
     wait_for(lambda: status_of(job.id) == "processing", what="the worker to start the job", logs=worker.logs)
+    heartbeat = heartbeat_path(settings.storage_dir, "worker")
+    wait_for(lambda: is_fresh(heartbeat, 60), what="the worker's heartbeat", logs=worker.logs)
     worker.process.send_signal(signal.SIGTERM)
     held.feed()  # the job in hand goes on after the signal
     assert worker.process.wait(30) == 0, worker.logs()

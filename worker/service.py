@@ -9,6 +9,7 @@ import threading
 
 from core import bootstrap, jobs
 from core.errors import SettingsError
+from core.health import heartbeat_path, start_heartbeat
 from core.queue import JobQueue, MemoryQueue, open_queue
 from core.settings import Settings
 from core.storage import Storage
@@ -76,6 +77,9 @@ def main() -> int:
     handler = JobHandler(settings, queue, Storage(settings.storage_dir), session, stop)
     _handle_signals(stop, handler)
     threads = start_threads(settings, queue, handler, stop)
+    consumers = [thread for thread in threads if thread.name.startswith("worker-")]
+    start_heartbeat(heartbeat_path(settings.storage_dir, "worker"), stop,
+                    alive=lambda: all(thread.is_alive() for thread in consumers))
     logger.info("worker ready: %d threads consuming %s (pid %d)", settings.worker_threads, settings.input_queue,
                 os.getpid())
     while not stop.wait(1.0):
