@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from core import billing, jobs
+from core import accounts, billing, jobs
 from core.models import Job
 from tests.support.images import encode, subject_image
 from tests.support.panel import Panel, png
@@ -20,10 +20,11 @@ def panel(settings):
 
 
 def nothing_charged(panel, user, credits: int = 3) -> None:
+    """The refused request left no charge, no job, no message and no stored file."""
     assert billing.balance(user.id).total == credits
     assert Job.select().where(Job.user == user.id).count() == 0
     assert panel.queue.depth(panel.settings.input_queue) == 0
-    assert not any(panel.storage.root.rglob("input")) if panel.storage.root.exists() else True
+    assert list(panel.storage.root.rglob("input")) == []
 
 
 def test_submit_charges_queues_and_answers_202(panel):
@@ -99,8 +100,6 @@ def test_submit_without_an_image_field_is_400(panel):
 
 
 def test_submit_by_a_blocked_user_is_refused(panel):
-    from core import accounts
-
     user = panel.user()
     headers = panel.auth(user)
     accounts.block_user(user.id)
