@@ -72,3 +72,9 @@ def test_a_bad_setting_stops_the_cli_with_one_clear_line(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.strip() == "configuration error: PRICE_PER_IMAGE must be a number, got 'lots'"
+
+
+def test_every_setting_is_in_the_readme_table():
+    readme = (ROOT / "README.md").read_text()
+    missing = [f.name.upper() for f in fields(Settings) if f"| `{f.name.upper()}` |" not in readme]
+    assert missing == []
