@@ -6,6 +6,7 @@ import hashlib
 import logging
 
 from flask import Flask, g, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from admin_panel import api, api_admin, auth, csrf, health, openapi, pages, web
 from admin_panel.errors import register_error_handlers
@@ -43,6 +44,11 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
         settings = start()
     secret = tokens.signing_secret(settings)  # a missing JWT_SECRET fails here, not on a request
     app = Flask(__name__)
+    if settings.panel_proxies:
+        # Behind nginx every request comes from the proxy; take the client's address (for the
+        # login limiter and logs) and scheme from the headers it sets, and only from it.
+        n = settings.panel_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     secure = settings.public_url.startswith("https:")
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_SLACK,

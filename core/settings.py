@@ -52,6 +52,7 @@ class Settings:
     panel_host: str = "127.0.0.1"
     panel_port: int = 8000
     panel_workers: int = 2
+    panel_proxies: int = 0
     public_url: str = "http://127.0.0.1:8000"
     jwt_secret: str = ""
     jwt_ttl_seconds: int = 3600
