@@ -13,8 +13,6 @@ import secrets
 import signal
 import sys
 import threading
-from dataclasses import replace
-from pathlib import Path
 
 from waitress.server import create_server
 
@@ -29,18 +27,6 @@ from core.storage import Storage
 logger = logging.getLogger("cutout")
 
 DEFAULT_ADMIN_EMAIL = "admin@cutout.local"
-
-
-def persistent_secret(settings: Settings) -> Settings:
-    """Without JWT_SECRET, keep one generated secret under var/ so tokens survive a restart."""
-    if settings.jwt_secret:
-        return settings
-    path = Path(settings.storage_dir).parent / "jwt_secret"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
-    return replace(settings, jwt_secret=path.read_text().strip())
 
 
 def ensure_admin(settings: Settings) -> None:
@@ -112,7 +98,7 @@ def wait_for_signal() -> None:
 
 
 def main() -> int:
-    settings = persistent_secret(load_or_exit())
+    settings = load_or_exit()
     start(settings)
     try:
         applied = migrations.migrate()

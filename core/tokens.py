@@ -7,11 +7,13 @@ so bumping it revokes every older token) and `typ` (access | api | login).
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import jwt
 from peewee import IntegrityError
@@ -45,7 +47,8 @@ class TokenClaims:
 
 
 def signing_secret(settings: Settings) -> str:
-    """JWT_SECRET; in development without one, a random secret that lives as long as the process."""
+    """JWT_SECRET; in development without one, a generated secret kept in var/jwt_secret, so
+    tokens survive a restart and every local process (panel, bot) signs with the same one."""
     if settings.jwt_secret:
         return settings.jwt_secret
     if settings.app_env != "development":
@@ -53,9 +56,19 @@ def signing_secret(settings: Settings) -> str:
     global _dev_secret
     with _dev_secret_lock:
         if _dev_secret is None:
-            _dev_secret = secrets.token_urlsafe(48)
-            logger.warning("JWT_SECRET is empty: using a random secret; every token dies with this process")
+            _dev_secret = _development_secret(Path(settings.storage_dir).parent / "jwt_secret")
         return _dev_secret
+
+
+def _development_secret(path: Path) -> str:
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        logger.warning("JWT_SECRET is empty: generated a development secret in %s; set JWT_SECRET in production",
+                       path)
+    return path.read_text().strip()
 
 
 def role_of(user: UserView) -> str:

@@ -179,15 +179,17 @@ def test_secret_is_required_outside_development(tmp_path):
         tokens.signing_secret(settings)
 
 
-def test_development_without_secret_uses_a_random_process_secret(tmp_path, caplog, monkeypatch):
+def test_development_without_secret_keeps_one_generated_secret_under_var(tmp_path, caplog, monkeypatch):
     monkeypatch.setattr(tokens, "_dev_secret", None)
     settings = make_settings(tmp_path, jwt_secret="", app_env="development")
     with caplog.at_level("WARNING", logger="core.tokens"):
         first = tokens.signing_secret(settings)
     assert len(first) >= 32 and first == tokens.signing_secret(settings)
-    assert "random secret" in caplog.text
-    monkeypatch.setattr(tokens, "_dev_secret", None)
-    assert tokens.signing_secret(settings) != first
+    assert "generated a development secret" in caplog.text
+    kept = tmp_path / "jwt_secret"  # beside the storage directory, under var/ by default
+    assert kept.read_text() == first and kept.stat().st_mode & 0o777 == 0o600
+    monkeypatch.setattr(tokens, "_dev_secret", None)  # another process, or a restart
+    assert tokens.signing_secret(settings) == first
 
 
 def test_issued_at_is_now(settings, user):
