@@ -38,17 +38,33 @@ MODES = ({"mode": "png"}, {"mode": "sticker"}, {"mode": "color", "bg_color": "#3
 JOB_DEADLINE_SECONDS = 300
 
 
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock seconds, and CPU seconds of the processes doing the work."""
+
+    wall: float
+    cpu: float
+
+
 @dataclass
 class Row:
     size: str
     photo: str
     pixels: str
-    rembg: float
-    pipeline: float
+    rembg: Timing
+    pipeline: Timing
 
     @property
     def ratio(self) -> float:
-        return self.pipeline / self.rembg
+        return self.pipeline.wall / self.rembg.wall
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.pipeline.cpu / self.rembg.cpu
+
+
+def median(runs: list[Timing]) -> Timing:
+    return Timing(statistics.median(run.wall for run in runs), statistics.median(run.cpu for run in runs))
 
 
 def photo_bytes(name: str, megapixels: float) -> tuple[bytes, tuple[int, int]]:
@@ -145,23 +161,29 @@ class Environment:
             cursor.execute(f'{statement} "{self.db_name}"{suffix}')
         connection.close()
 
-    def run_job(self, data: bytes, options: dict | None = None) -> float:
-        """Submit through core and wait until the job is done; the seconds that took."""
+    def run_job(self, data: bytes, options: dict | None = None) -> Timing:
+        """Submit through core and wait until the job is done. CPU: the submit call and the worker."""
         from core import jobs
 
-        began = time.perf_counter()
+        began, worker_cpu, own_cpu = time.perf_counter(), self.worker_cpu(), time.process_time()
         options = options or {"mode": "png"}
         job = jobs.submit_job(
             self.user_id, data, options, settings=self.settings, storage=self.storage, queue=self.queue
         )
+        submit_cpu = time.process_time() - own_cpu
         deadline = began + JOB_DEADLINE_SECONDS
         while True:
             view = jobs.get_job(job.id)
             if view.status == "done":
-                return time.perf_counter() - began
+                return Timing(time.perf_counter() - began, submit_cpu + self.worker_cpu() - worker_cpu)
             if view.status == "failed" or time.perf_counter() > deadline or self.worker.poll() is not None:
                 raise SystemExit(f"job {job.id} ended {view.status} ({view.error}); see {self.log.name}")
             time.sleep(0.01)
+
+    def worker_cpu(self) -> float:
+        """CPU seconds (user + system, all threads) the worker process has used so far."""
+        fields = Path(f"/proc/{self.worker.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def worker_rss_mb(self) -> float:
         """The worker process's resident memory."""
@@ -183,12 +205,12 @@ def rembg_session(model_settings):
     return new_session(model_settings.rembg_model)
 
 
-def time_rembg(session, data: bytes) -> float:
+def time_rembg(session, data: bytes) -> Timing:
     from rembg import remove
 
-    began = time.perf_counter()
+    began, cpu = time.perf_counter(), time.process_time()
     remove(data, session=session)
-    return time.perf_counter() - began
+    return Timing(time.perf_counter() - began, time.process_time() - cpu)
 
 
 def compare(env: Environment, session, sizes: list[float], repeats: int) -> list[Row]:
@@ -203,16 +225,18 @@ def compare(env: Environment, session, sizes: list[float], repeats: int) -> list
             for _ in range(repeats):
                 a_runs.append(time_rembg(session, data))
                 b_runs.append(env.run_job(data))
-            row = Row(
-                f"{megapixels:g} MP", name, f"{width}x{height}", statistics.median(a_runs), statistics.median(b_runs)
-            )
-            print(
-                f"  {row.size:>6} {row.photo:<10} {row.pixels:>10}  a {row.rembg:6.2f} s  b {row.pipeline:6.2f} s"
-                f"  b/a {row.ratio:.2f}",
-                flush=True,
-            )
+            row = Row(f"{megapixels:g} MP", name, f"{width}x{height}", median(a_runs), median(b_runs))
+            print(describe(row), flush=True)
             rows.append(row)
     return rows
+
+
+def describe(row: Row) -> str:
+    """One line per photo: wall-clock and CPU seconds of (a) and (b), and their ratios."""
+    return (
+        f"  {row.size:>6} {row.photo:<10} {row.pixels:>10}  a {row.rembg.wall:6.2f} s  b {row.pipeline.wall:6.2f} s"
+        f"  b/a {row.ratio:.2f}  |  CPU a {row.rembg.cpu:6.2f} s  b {row.pipeline.cpu:6.2f} s  b/a {row.cpu_ratio:.2f}"
+    )
 
 
 def memory(env: Environment, warmup: int, count: int) -> tuple[float, float, float]:
@@ -233,8 +257,12 @@ def memory(env: Environment, warmup: int, count: int) -> tuple[float, float, flo
 def summary(rows: list[Row]) -> None:
     for size in dict.fromkeys(row.size for row in rows):
         chosen = [row for row in rows if row.size == size]
-        a, b = sum(row.rembg for row in chosen), sum(row.pipeline for row in chosen)
-        print(f"  {size}: a {a / len(chosen):.2f} s, b {b / len(chosen):.2f} s per image; b/a {b / a:.2f}")
+        a, b = sum(row.rembg.wall for row in chosen), sum(row.pipeline.wall for row in chosen)
+        a_cpu, b_cpu = sum(row.rembg.cpu for row in chosen), sum(row.pipeline.cpu for row in chosen)
+        print(
+            f"  {size}: wall a {a / len(chosen):.2f} s, b {b / len(chosen):.2f} s per image, b/a {b / a:.2f}; "
+            f"CPU a {a_cpu / len(chosen):.2f} s, b {b_cpu / len(chosen):.2f} s, b/a {b_cpu / a_cpu:.2f}"
+        )
 
 
 def main() -> int:
