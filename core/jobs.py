@@ -227,6 +227,25 @@ def mark_republished(job_id) -> None:
                                                              Job.status.in_(ACTIVE)).execute()
 
 
+def _undelivered_since(older_than_seconds: int):
+    now = utcnow()
+    cutoff = now - timedelta(seconds=older_than_seconds)
+    return (Job.chat_id.is_null(False) & Job.status.in_(("done", "failed")) & Job.delivered_at.is_null()
+            & (Job.finished_at < cutoff) & (Job.finished_at > now - timedelta(days=1)) & (Job.queued_at < cutoff))
+
+
+def claim_undelivered_jobs(older_than_seconds: int) -> list[str]:
+    """Finished jobs of a chat with no delivery recorded long after they ended (a lost result
+    event), from the last day, each claimed so that of several sweepers one publishes it again."""
+    claimed = []
+    for job in Job.select(Job.id).where(_undelivered_since(older_than_seconds)):
+        with db.atomic():
+            if Job.update(queued_at=utcnow()).where(Job.id == job.id,
+                                                    _undelivered_since(older_than_seconds)).execute():
+                claimed.append(str(job.id))
+    return claimed
+
+
 def count_by_status() -> dict[str, int]:
     """How many jobs there are of each status."""
     rows = Job.select(Job.status, fn.COUNT(Job.id).alias("n")).group_by(Job.status).tuples()

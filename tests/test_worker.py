@@ -267,6 +267,22 @@ def test_sweeper_publishes_a_stuck_job_once_however_many_sweepers_run(fast_setti
     assert status_of(job.id) == "queued"
 
 
+def test_sweeper_publishes_a_lost_result_event_again_once(fast_settings, storage, user):
+    settings = replace(fast_settings, stuck_job_seconds=60)
+    queue = MemoryQueue(settings)
+    lost, delivered, api = (jobs.create_job(user.id, encode(subject_image()), {}, settings=settings,
+                                            storage=storage, chat_id=chat) for chat in (5, 5, None))
+    for job in (lost, delivered, api):
+        jobs.complete_job(job.id, output_key="x", content_type="image/png")
+    jobs.record_delivery(delivered.id)
+    past = utcnow() - timedelta(seconds=3600)
+    Job.update(finished_at=past, queued_at=past).execute()
+    assert sweep_once(settings, queue) == 1
+    assert sweep_once(settings, queue) == 0  # claimed: not again until another timeout passes
+    assert queue.depth("result_queue") == 1
+    assert queue.depth("input_queue") == 0
+
+
 def test_sweeper_leaves_jobs_younger_than_the_timeout(fast_settings, storage, user):
     settings = replace(fast_settings, stuck_job_seconds=60)
     queue = MemoryQueue(settings)

@@ -6,6 +6,7 @@ import logging
 import threading
 
 from core import jobs
+from core.errors import QueueUnavailable
 from core.queue import JobQueue
 from core.settings import Settings
 
@@ -21,6 +22,20 @@ def sweep_once(settings: Settings, queue: JobQueue) -> int:
             continue
         logger.warning("job was stuck; publishing it again", extra={"job_id": job_id})
         published += jobs.publish_job(queue, job_id)
+    return published + _republish_results(settings, queue)
+
+
+def _republish_results(settings: Settings, queue: JobQueue) -> int:
+    """Publish again the result events of finished jobs that never reached their chat."""
+    published = 0
+    for job_id in jobs.claim_undelivered_jobs(settings.stuck_job_seconds):
+        logger.warning("finished job was never delivered; publishing its result event again", extra={"job_id": job_id})
+        try:
+            queue.publish_result(job_id)
+            published += 1
+        except QueueUnavailable as exc:
+            logger.error("cannot publish the result event again (%s); next sweep tries again", exc,
+                         extra={"job_id": job_id})
     return published
 
 
