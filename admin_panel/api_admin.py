@@ -19,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("api_admin", __name__, url_prefix="/api/v1/admin")
 JOB_STATUSES = ("queued", "processing", "done", "failed", "cancelled")
+# Balances are 32-bit columns in PostgreSQL; one adjustment stays far below that.
+MAX_ADJUSTMENT = 1_000_000
 
 
 @bp.before_request
@@ -57,7 +59,7 @@ def adjust_credits(user_id: int):
     """Add or take credits with a reason (an adjustment in the ledger)."""
     body = json_body()
     amount = body.get("amount")
-    if not isinstance(amount, int) or isinstance(amount, bool) or abs(amount) > 1_000_000:
+    if not isinstance(amount, int) or isinstance(amount, bool) or abs(amount) > MAX_ADJUSTMENT:
         raise InvalidAmount("amount must be a non-zero whole number of credits (at most a million).")
     bucket = body.get("bucket", "bonus")
     if not isinstance(bucket, str):

@@ -11,7 +11,7 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from admin_panel import csrf
 from admin_panel.api import page_arg
-from admin_panel.api_admin import JOB_STATUSES, status_arg
+from admin_panel.api_admin import JOB_STATUSES, MAX_ADJUSTMENT, status_arg
 from admin_panel.auth import admin_required, page_identity
 from admin_panel.extensions import queue_depth, services
 from core import accounts, billing, jobs, stats
@@ -79,6 +79,9 @@ def adjust_credits(user_id: int):
         amount = int(request.form.get("amount", "").strip())
     except ValueError:
         flash("The amount must be a whole number (negative to take credits).", "error")
+        return _back_to_user(user_id)
+    if abs(amount) > MAX_ADJUSTMENT:
+        flash("One adjustment can move at most a million credits.", "error")
         return _back_to_user(user_id)
     try:
         balance = billing.adjust_credits(user_id, amount, request.form.get("reason", ""),

@@ -191,6 +191,8 @@ def test_adjusting_credits_with_a_reason_adds_a_ledger_entry(panel, admin):
     ({"amount": "5", "reason": ""}, "Say why"),
     ({"amount": "five", "reason": "x"}, "whole number"),
     ({"amount": "-10", "reason": "x"}, "This needs 10 credit(s)."),
+    ({"amount": "3000000000", "reason": "x"}, "at most a million"),
+    ({"amount": "1" + "0" * 24, "reason": "x"}, "at most a million"),
 ])
 def test_bad_adjustments_are_refused_with_a_message(panel, admin, data, message):
     user = panel.user(credits=3)
