@@ -22,6 +22,13 @@ def test_registering_a_telegram_user_gives_the_signup_bonus(settings):
     assert user.language == "ru"
 
 
+def test_a_telegram_id_beyond_32_bits_is_registered(settings):
+    # Telegram ids have up to 52 significant bits; newer accounts are past 2**31.
+    user, created = accounts.register_telegram_user(7_123_456_789, signup_bonus=3)
+    assert created
+    assert accounts.get_user_by_telegram_id(7_123_456_789).id == user.id
+
+
 def test_registering_the_same_telegram_user_twice_gives_the_bonus_once(settings):
     first, _ = accounts.register_telegram_user(1001, signup_bonus=3)
     again, created = accounts.register_telegram_user(1001, username="renamed", signup_bonus=3)

@@ -164,6 +164,36 @@ def test_cancel_refunds_only_queued_jobs(user, submit):
     assert check_ledger() == []
 
 
+def test_cancel_leaves_a_job_that_a_worker_started_meanwhile(user, submit, monkeypatch):
+    job = submit(user.id)
+    original = jobs._close_with_refund
+
+    def worker_starts_first(job_id, *args, **kwargs):
+        jobs.start_job(job_id)  # between cancel's look at the queue and its update
+        return original(job_id, *args, **kwargs)
+
+    monkeypatch.setattr(jobs, "_close_with_refund", worker_starts_first)
+    assert jobs.cancel_queued_jobs(user.id) == 0
+    assert jobs.get_job(job.id).status == "processing"
+    assert [t.status for t in charges(job.id)] == ["pending"]
+    assert check_ledger() == []
+
+
+def test_a_retried_chat_job_is_delivered_again_after_its_failure_was(user, submit):
+    job = submit(user.id, source="telegram", chat_id=1001)
+    jobs.fail_job(job.id, "x")
+    assert jobs.record_delivery(job.id)  # the bot told the chat it failed
+    retried = jobs.retry_job(job.id)
+    assert (retried.delivered_at, retried.delivery_error) == (None, None)
+    jobs.complete_job(job.id, output_key="x", content_type="image/png")
+    assert jobs.record_delivery(job.id)  # the cut-out itself is sent and recorded
+
+
+def test_chat_ids_beyond_32_bits_are_kept(user, submit):
+    job = submit(user.id, source="telegram", chat_id=-1001234567890, message_id=2**31 + 5)
+    assert (job.chat_id, job.message_id) == (-1001234567890, 2**31 + 5)
+
+
 def test_retrying_a_failed_job_charges_it_again(user, submit):
     job = submit(user.id)
     with pytest.raises(InvalidJobState):

@@ -192,6 +192,16 @@ def test_development_without_secret_keeps_one_generated_secret_under_var(tmp_pat
     assert tokens.signing_secret(settings) == first
 
 
+def test_development_secret_written_by_another_process_meanwhile_is_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(tokens, "_dev_secret", None)
+    settings = make_settings(tmp_path, jwt_secret="", app_env="development")
+    kept = tmp_path / "jwt_secret"
+    kept.write_text("theirs-" + "y" * 40)
+    # Both processes looked before either wrote: ours finds no file, theirs has just made it.
+    monkeypatch.setattr(tokens.Path, "is_file", lambda self: False)
+    assert tokens.signing_secret(settings) == "theirs-" + "y" * 40
+
+
 def test_issued_at_is_now(settings, user):
     claims = _claims(tokens.issue_access_token(user, settings))
     assert abs(claims["iat"] - time.time()) < 5
