@@ -154,11 +154,11 @@ def fail_job(job_id, error: str) -> bool:
     return _close_with_refund(job_id, "failed", error)
 
 
-def _close_with_refund(job_id, status: str, error: str | None) -> bool:
+def _close_with_refund(job_id, status: str, error: str | None, closable: tuple[str, ...] = ACTIVE) -> bool:
     job = _job(job_id)
     with db.atomic():
         updated = (Job.update(status=status, error=error, finished_at=utcnow())
-                   .where(Job.id == job.id, Job.status.in_(ACTIVE)).execute())
+                   .where(Job.id == job.id, Job.status.in_(closable)).execute())
         if not updated:
             return False
         charges = list(Transaction.select().where(Transaction.job == job.id, Transaction.kind == "charge",
@@ -174,14 +174,17 @@ def _close_with_refund(job_id, status: str, error: str | None) -> bool:
 def cancel_queued_jobs(user_id: int) -> int:
     """Cancel the user's jobs still waiting in line and refund them; return how many."""
     ids = [job.id for job in Job.select(Job.id).where(Job.user == user_id, Job.status == "queued")]
-    return sum(_close_with_refund(job_id, "cancelled", "Cancelled by the user") for job_id in ids)
+    # Only while still queued: a worker may have started one since the SELECT.
+    return sum(_close_with_refund(job_id, "cancelled", "Cancelled by the user", ("queued",)) for job_id in ids)
 
 
 def retry_job(job_id) -> JobView:
     """Put a failed job back in line, charging its price again (admin)."""
     job = _job(job_id)
     with db.atomic():
-        if not Job.update(status="queued", error=None, attempts=0, queued_at=utcnow(), finished_at=None) \
+        # The failure was delivered; the new result must be delivered too.
+        if not Job.update(status="queued", error=None, attempts=0, queued_at=utcnow(), finished_at=None,
+                          delivered_at=None, delivery_error=None) \
                 .where(Job.id == job.id, Job.status == "failed").execute():
             raise InvalidJobState("Only a failed job can be retried.")
         billing.take_credits(job.user_id, job.price, "charge", job=job.id, status="pending")
