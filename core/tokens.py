@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import tempfile
 import threading
 import uuid
 from dataclasses import dataclass
@@ -62,13 +63,25 @@ def signing_secret(settings: Settings) -> str:
 
 def _development_secret(path: Path) -> str:
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        _create_secret_file(path)
+    return path.read_text().strip()
+
+
+def _create_secret_file(path: Path) -> None:
+    """Write a new secret whole, then link it into place: the panel and the bot start together,
+    and neither may see a half-written file or fail because the other got there first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".jwt_secret-")  # mode 0600
+    try:
         with os.fdopen(fd, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
+        os.link(tmp, path)  # fails if another process linked its own first; theirs is kept
         logger.warning("JWT_SECRET is empty: generated a development secret in %s; set JWT_SECRET in production",
                        path)
-    return path.read_text().strip()
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
 
 
 def role_of(user: UserView) -> str:
