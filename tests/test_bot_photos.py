@@ -231,3 +231,18 @@ def test_photos_posted_in_a_group_are_ignored(bot, ann):
     calls = len(bot.api.calls)
     bot.send(ann.in_group(ann.photo(bot.api.add_file(png()))))
     assert Job.select().count() == 0 and len(bot.api.calls) == calls
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="core/models.py keeps User.telegram_id and Job.chat_id in 32-bit INTEGER columns; "
+                          "PostgreSQL needs BIGINT (a migration in core)")
+def test_a_person_whose_telegram_id_needs_more_than_32_bits_can_start_and_send_a_photo(pg_settings):
+    # Telegram has handed out user ids above 2**31 for years (they may use up to 52 bits).
+    settings = dataclasses.replace(pg_settings, telegram_bot_token=TOKEN)
+    with BotHarness(settings) as bot:
+        person = Person(7_123_456_789)
+        bot.send(person.text("/start"))
+        bot.send(person.photo(bot.api.add_file(png())))
+        bot.assert_no_errors()
+        [job] = jobs.list_jobs(user_of(person).id).items
+        assert (job.chat_id, job.status) == (person.id, "queued")
