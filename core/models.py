@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from peewee import (
+    BigIntegerField,
     BooleanField,
     CharField,
     Check,
@@ -32,7 +33,7 @@ class BaseModel(Model):
 
 
 class User(BaseModel):
-    telegram_id = IntegerField(null=True, unique=True)
+    telegram_id = BigIntegerField(null=True, unique=True)
     username = CharField(max_length=64, null=True)
     first_name = CharField(max_length=128, null=True)
     last_name = CharField(max_length=128, null=True)
@@ -67,9 +68,9 @@ class Job(BaseModel):
     id = UUIDField(primary_key=True, default=uuid.uuid4)
     user = ForeignKeyField(User, backref="jobs", on_delete="RESTRICT")
     source = CharField(max_length=16)  # telegram | api
-    chat_id = IntegerField(null=True)
-    message_id = IntegerField(null=True)
-    status_message_id = IntegerField(null=True)
+    chat_id = BigIntegerField(null=True)
+    message_id = BigIntegerField(null=True)
+    status_message_id = BigIntegerField(null=True)
     options = TextField(default="{}")  # JSON, see core.options.JobOptions
     status = CharField(max_length=16, default="queued", index=True)
     attempts = IntegerField(default=0)
