@@ -13,7 +13,7 @@ from bot.texts import CATALOGUE, language_for, text
 from core import accounts, billing, jobs, tokens
 from core.health import is_fresh
 from core.storage import Storage
-from tests.support.bot_harness import BotHarness, wait_until
+from tests.support.bot_harness import BotHarness, running_bot, wait_until
 from tests.support.bot_updates import Person
 from tests.support.fake_bot_api import TOKEN
 from tests.support.images import encode, subject_image
@@ -21,10 +21,8 @@ from tests.support.images import encode, subject_image
 
 @pytest.fixture
 def bot(sqlite_settings):
-    settings = dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN)
-    with BotHarness(settings) as harness:
+    with running_bot(sqlite_settings) as harness:
         yield harness
-        harness.assert_no_errors()
 
 
 @pytest.fixture

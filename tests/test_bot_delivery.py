@@ -14,9 +14,8 @@ from core import accounts, billing, jobs
 from core.options import JobOptions
 from core.storage import output_key
 from tests.conftest import make_settings
-from tests.support.bot_harness import BotHarness, wait_until
+from tests.support.bot_harness import running_bot, wait_until
 from tests.support.bot_updates import Person
-from tests.support.fake_bot_api import TOKEN
 from tests.support.images import decode, encode, subject_image
 from worker.service import start_workers
 from worker.session import load_session
@@ -35,10 +34,8 @@ def session(tiny_model_path, tmp_path_factory):
 
 @pytest.fixture
 def bot(sqlite_settings):
-    settings = dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN, retry_backoff_seconds=0.05)
-    with BotHarness(settings) as harness:
+    with running_bot(sqlite_settings, retry_backoff_seconds=0.05) as harness:
         yield harness
-        harness.assert_no_errors()
 
 
 @pytest.fixture

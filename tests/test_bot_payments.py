@@ -12,20 +12,21 @@ from bot.payments import payload_for
 from bot.texts import text
 from core import accounts, audit, billing
 from core.models import Transaction
-from tests.support.bot_harness import BotHarness
+from tests.support.bot_harness import BotHarness, running_bot
 from tests.support.bot_updates import Person
 from tests.support.fake_bot_api import TOKEN
 
+PACKAGES = "10:50,50:200"
+
 
 def bot_settings(settings):
-    return dataclasses.replace(settings, telegram_bot_token=TOKEN, credit_packages="10:50,50:200")
+    return dataclasses.replace(settings, telegram_bot_token=TOKEN, credit_packages=PACKAGES)
 
 
 @pytest.fixture
 def bot(sqlite_settings):
-    with BotHarness(bot_settings(sqlite_settings)) as harness:
+    with running_bot(sqlite_settings, credit_packages=PACKAGES) as harness:
         yield harness
-        harness.assert_no_errors()
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ PTB swallows handler exceptions, so an extra error handler records them and
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -20,7 +22,7 @@ from bot.app import build_application
 from core.queue import JobQueue, MemoryQueue
 from core.settings import Settings
 from core.storage import Storage
-from tests.support.fake_bot_api import FakeBotApi
+from tests.support.fake_bot_api import TOKEN, FakeBotApi
 
 
 class BotHarness:
@@ -67,6 +69,14 @@ class BotHarness:
     def assert_no_errors(self) -> None:
         if self.errors:
             raise AssertionError(f"handlers raised: {self.errors!r}") from self.errors[0]
+
+
+@contextmanager
+def running_bot(settings: Settings, **overrides) -> Iterator[BotHarness]:
+    """A bot on the fake Bot API's token (settings changed by `overrides`); fails if any handler raised."""
+    with BotHarness(dataclasses.replace(settings, telegram_bot_token=TOKEN, **overrides)) as harness:
+        yield harness
+        harness.assert_no_errors()
 
 
 def wait_until(predicate: Callable[[], object], timeout: float = 15.0, interval: float = 0.02) -> object:
