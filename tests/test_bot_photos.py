@@ -223,9 +223,6 @@ def test_photos_posted_in_a_group_are_ignored(bot, ann):
     assert Job.select().count() == 0 and len(bot.api.calls) == calls
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="core/models.py keeps User.telegram_id and Job.chat_id in 32-bit INTEGER columns; "
-                          "PostgreSQL needs BIGINT (a migration in core)")
 def test_a_person_whose_telegram_id_needs_more_than_32_bits_can_start_and_send_a_photo(pg_settings):
     # Telegram has handed out user ids above 2**31 for years (they may use up to 52 bits).
     with running_bot(pg_settings) as bot:
