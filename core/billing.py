@@ -15,6 +15,9 @@ from core.views import Balance, LedgerEntry, Page, paginate
 logger = logging.getLogger(__name__)
 
 BUCKETS = {"bonus": User.bonus_credits, "paid": User.paid_credits}
+# Buckets are 32-bit columns on PostgreSQL: one move stays far below that, and a larger one is a
+# named error instead of the database's "integer out of range".
+MAX_MOVE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -33,8 +36,8 @@ def balance(user_id: int) -> Balance:
 
 def top_up(user_id: int, credits: int, payment_id: str, note: str | None = None) -> TopUp:
     """Add paid credits once per external payment id; a repeat credits nothing."""
-    if not isinstance(credits, int) or credits <= 0:
-        raise InvalidAmount("A top-up must be a positive whole number of credits.")
+    if not _whole(credits) or credits <= 0:
+        raise InvalidAmount("A top-up must be a positive whole number of credits (at most a million).")
     if not payment_id:
         raise InvalidAmount("A top-up needs the payment's id.")
     try:
@@ -51,8 +54,8 @@ def top_up(user_id: int, credits: int, payment_id: str, note: str | None = None)
 
 def adjust_credits(user_id: int, amount: int, reason: str, bucket: str = "bonus") -> Balance:
     """An admin's correction with a reason: positive adds to `bucket`, negative takes bonus first."""
-    if not isinstance(amount, int) or isinstance(amount, bool) or amount == 0:
-        raise InvalidAmount("The adjustment must be a non-zero whole number of credits.")
+    if not _whole(amount) or amount == 0:
+        raise InvalidAmount("The adjustment must be a non-zero whole number of credits (at most a million).")
     if bucket not in BUCKETS:
         raise InvalidAmount("The bucket must be bonus or paid.")
     if not reason or not reason.strip():
@@ -63,6 +66,11 @@ def adjust_credits(user_id: int, amount: int, reason: str, bucket: str = "bonus"
         else:
             take_credits(user_id, -amount, "adjustment", note=reason.strip())
         return balance(user_id)
+
+
+def _whole(amount) -> bool:
+    """An int (not a bool) of at most MAX_MOVE credits either way."""
+    return isinstance(amount, int) and not isinstance(amount, bool) and abs(amount) <= MAX_MOVE
 
 
 def ledger(user_id: int, page: int = 1, per_page: int = 20) -> Page[LedgerEntry]:
