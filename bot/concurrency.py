@@ -48,7 +48,9 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
 
 def _chat_key(update: object) -> int | None:
-    if not isinstance(update, Update):
+    # A pre-checkout query changes nothing and must be answered within 10 seconds, so it does
+    # not queue behind the person's photo downloads or a payment being credited.
+    if not isinstance(update, Update) or update.pre_checkout_query is not None:
         return None
     if update.effective_user is not None:
         return update.effective_user.id

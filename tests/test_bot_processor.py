@@ -61,3 +61,30 @@ async def bounded() -> int:
 
 def test_at_most_running_handlers_run_at_once():
     assert asyncio.run(bounded()) == 2
+
+
+async def checkout_behind_a_slow_update() -> None:
+    processor = PerChatUpdateProcessor(running=4)
+    ann = Person(1)
+    release_photo = asyncio.Event()
+    answered = asyncio.Event()
+
+    async def slow_photo() -> None:
+        await release_photo.wait()
+
+    async def answer_checkout() -> None:
+        answered.set()
+
+    photo = asyncio.create_task(processor.process_update(update_of(ann), slow_photo()))
+    checkout = Update.de_json(ann.pre_checkout("credits:10:50", 50), None)
+    task = asyncio.create_task(processor.process_update(checkout, answer_checkout()))
+    try:
+        await asyncio.wait_for(answered.wait(), 5)
+    finally:
+        release_photo.set()
+        await asyncio.gather(photo, task)
+
+
+def test_a_pre_checkout_query_is_answered_without_waiting_for_the_persons_earlier_updates():
+    # Telegram drops the payment unless the pre-checkout query is answered within 10 seconds.
+    asyncio.run(checkout_behind_a_slow_update())
