@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-import time
 import uuid
 
 import pytest
@@ -13,17 +12,7 @@ import pytest
 from core.errors import QueueUnavailable
 from core.queue import MemoryQueue, RabbitQueue, Reject, decode, encode, open_queue
 from tests.conftest import make_settings
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    """Poll until `predicate()` is truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.support.waiting import wait_for
 
 
 def closed_port() -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from dataclasses import replace
 from datetime import timedelta
@@ -19,22 +18,12 @@ from core.settings import Settings
 from core.storage import Storage
 from tests.conftest import make_settings
 from tests.support.images import decode, encode, subject_image
+from tests.support.waiting import wait_for
 from worker.handler import JobHandler, retry_delay
 from worker.pipeline import ProcessedImage
 from worker.service import start_workers
 from worker.session import load_session
 from worker.sweeper import republish_unfinished, sweep_once
-
-
-def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    """Poll until `predicate()` is truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def status_of(job_id) -> str:

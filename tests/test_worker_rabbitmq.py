@@ -26,22 +26,12 @@ from core.models import Job, Transaction, utcnow
 from core.queue import RabbitQueue
 from core.storage import Storage
 from tests.support.images import decode, encode, subject_image
+from tests.support.waiting import wait_for
 from worker.service import start_workers
 from worker.session import load_session
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = encode(subject_image())
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition", logs=None):
-    """Poll until `predicate()` is truthy; fail after `timeout` seconds (with the worker's log)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}" + (f"\n--- worker log ---\n{logs()}" if logs else ""))
 
 
 def status_of(job_id) -> str:
