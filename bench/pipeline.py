@@ -16,11 +16,13 @@ import argparse
 import io
 import os
 import platform
+import queue
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -53,6 +55,7 @@ class Row:
     pixels: str
     rembg: Timing
     pipeline: Timing
+    inprocess: Timing | None = None
 
     @property
     def ratio(self) -> float:
@@ -112,6 +115,8 @@ class Environment:
             "LOG_LEVEL": "WARNING",
         }
         self.worker: subprocess.Popen | None = None
+        self.events: queue.Queue[str] = queue.Queue()
+        self.stop = threading.Event()
 
     def __enter__(self) -> Environment:
         from core import accounts, migrations
@@ -126,6 +131,13 @@ class Environment:
         migrations.migrate()
         self.queue, self.storage = open_queue(self.settings), Storage(self.storage_dir)
         self.user_id = accounts.register_telegram_user(770001, signup_bonus=100_000)[0].id
+        # Jobs with a chat get result events, as the bot's do: waiting on them costs no CPU (polling would).
+        listener = threading.Thread(
+            target=self.queue.consume,
+            args=(self.settings.result_queue, lambda message: self.events.put(str(message["job_id"])), self.stop),
+            daemon=True,
+        )
+        listener.start()
         self.log = (self.storage_dir / "worker.log").open("w")
         self.worker = subprocess.Popen(
             [sys.executable, "-m", "worker"],
@@ -140,6 +152,7 @@ class Environment:
         from core.db import db
         from core.queue import RabbitQueue
 
+        self.stop.set()
         if self.worker and self.worker.poll() is None:
             self.worker.terminate()
             try:
@@ -162,23 +175,28 @@ class Environment:
         connection.close()
 
     def run_job(self, data: bytes, options: dict | None = None) -> Timing:
-        """Submit through core and wait until the job is done. CPU: the submit call and the worker."""
+        """Submit through core, wait for the job's result event, check it is done.
+        CPU: the submit call and the worker process."""
         from core import jobs
 
         began, worker_cpu, own_cpu = time.perf_counter(), self.worker_cpu(), time.process_time()
         options = options or {"mode": "png"}
         job = jobs.submit_job(
-            self.user_id, data, options, settings=self.settings, storage=self.storage, queue=self.queue
+            self.user_id, data, options, settings=self.settings, storage=self.storage, queue=self.queue, chat_id=1
         )
         submit_cpu = time.process_time() - own_cpu
-        deadline = began + JOB_DEADLINE_SECONDS
-        while True:
-            view = jobs.get_job(job.id)
-            if view.status == "done":
-                return Timing(time.perf_counter() - began, submit_cpu + self.worker_cpu() - worker_cpu)
-            if view.status == "failed" or time.perf_counter() > deadline or self.worker.poll() is not None:
-                raise SystemExit(f"job {job.id} ended {view.status} ({view.error}); see {self.log.name}")
-            time.sleep(0.01)
+        while True:  # the worker also announces the start of a job: wait for the event of its end
+            try:
+                event = self.events.get(timeout=JOB_DEADLINE_SECONDS)
+            except queue.Empty:
+                raise SystemExit(f"no result for job {job.id}; see {self.log.name}") from None
+            if event == job.id and jobs.get_job(job.id).is_finished:
+                break
+        timing = Timing(time.perf_counter() - began, submit_cpu + self.worker_cpu() - worker_cpu)
+        view = jobs.get_job(job.id)
+        if view.status != "done" or not self.storage.exists(view.output_key):
+            raise SystemExit(f"job {job.id} ended {view.status} ({view.error}); see {self.log.name}")
+        return timing
 
     def worker_cpu(self) -> float:
         """CPU seconds (user + system, all threads) the worker process has used so far."""
@@ -213,7 +231,17 @@ def time_rembg(session, data: bytes) -> Timing:
     return Timing(time.perf_counter() - began, time.process_time() - cpu)
 
 
-def compare(env: Environment, session, sizes: list[float], repeats: int) -> list[Row]:
+def time_inprocess(session, data: bytes) -> Timing:
+    """worker.pipeline.process_image alone, in this process: (b) without the queue, database and storage."""
+    from core.options import JobOptions
+    from worker.pipeline import process_image
+
+    began, cpu = time.perf_counter(), time.process_time()
+    process_image(data, JobOptions(), session, max_bytes=10**9, max_pixels=10**9)
+    return Timing(time.perf_counter() - began, time.process_time() - cpu)
+
+
+def compare(env: Environment, session, sizes: list[float], repeats: int, inprocess: bool) -> list[Row]:
     """(a) and (b) side by side for each photo and size; the median of `repeats` runs each."""
     rows = []
     for megapixels in sizes:
@@ -221,11 +249,14 @@ def compare(env: Environment, session, sizes: list[float], repeats: int) -> list
         time_rembg(session, uploads[PHOTOS[0]][0])  # first-call set-up of this input size, not timed
         env.run_job(uploads[PHOTOS[0]][0])
         for name, (data, (width, height)) in uploads.items():
-            a_runs, b_runs = [], []
+            a_runs, b_runs, c_runs = [], [], []
             for _ in range(repeats):
                 a_runs.append(time_rembg(session, data))
                 b_runs.append(env.run_job(data))
+                if inprocess:
+                    c_runs.append(time_inprocess(session, data))
             row = Row(f"{megapixels:g} MP", name, f"{width}x{height}", median(a_runs), median(b_runs))
+            row.inprocess = median(c_runs) if c_runs else None
             print(describe(row), flush=True)
             rows.append(row)
     return rows
@@ -233,10 +264,13 @@ def compare(env: Environment, session, sizes: list[float], repeats: int) -> list
 
 def describe(row: Row) -> str:
     """One line per photo: wall-clock and CPU seconds of (a) and (b), and their ratios."""
-    return (
+    line = (
         f"  {row.size:>6} {row.photo:<10} {row.pixels:>10}  a {row.rembg.wall:6.2f} s  b {row.pipeline.wall:6.2f} s"
         f"  b/a {row.ratio:.2f}  |  CPU a {row.rembg.cpu:6.2f} s  b {row.pipeline.cpu:6.2f} s  b/a {row.cpu_ratio:.2f}"
     )
+    if row.inprocess:
+        line += f"\n  {'':>29}  process_image alone {row.inprocess.wall:6.2f} s, CPU {row.inprocess.cpu:6.2f} s"
+    return line
 
 
 def memory(env: Environment, warmup: int, count: int) -> tuple[float, float, float]:
@@ -273,6 +307,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--warmup", type=int, default=20, help="images before the memory baseline")
     parser.add_argument("--memory-images", type=int, default=200, help="0 skips the memory part")
+    parser.add_argument("--in-process", action="store_true", help="also time process_image alone, in this process")
     args = parser.parse_args()
     if not args.database_url or not args.amqp_url:
         parser.error("PostgreSQL and RabbitMQ are needed: set TEST_DATABASE_URL and TEST_AMQP_URL")
@@ -289,7 +324,7 @@ def main() -> int:
     session = rembg_session(model_settings)
     with Environment(args.database_url, args.amqp_url, model_settings) as env:
         print("(a) rembg.remove, reused session, default PNG  |  (b) submit_job -> RabbitMQ -> worker -> stored")
-        rows = compare(env, session, [float(size) for size in args.sizes.split(",")], args.repeats)
+        rows = compare(env, session, [float(size) for size in args.sizes.split(",")], args.repeats, args.in_process)
         print("summary (mean per image):")
         summary(rows)
         if args.memory_images:
