@@ -154,6 +154,7 @@ def test_damaged_exif_costs_the_rotation_not_the_photo(session, monkeypatch):
     assert (result.width, result.height) == (120, 80)
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
 def test_corrupt_exif_block_is_ignored(session):
     data = encode(subject_image(), "JPEG", quality=95, exif=b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\xff\xff")
     assert_near(opaque_box(run(data, session)), SUBJECT_BOX)
