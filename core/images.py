@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from dataclasses import dataclass
 
 from PIL import Image, UnidentifiedImageError
@@ -27,11 +26,12 @@ def inspect_image(data: bytes, max_bytes: int, max_pixels: int) -> ImageInfo:
     if len(data) > max_bytes:
         raise ImageTooLarge(f"The file is {len(data) / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.0f} MB.")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                fmt, (width, height) = image.format, image.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        # Opening reads the header only; the pixel limit below refuses a bomb before anything
+        # decodes it. (No warnings.catch_warnings here: it changes process-wide state and is
+        # not safe in the threads of the panel and the bot.)
+        with Image.open(io.BytesIO(data)) as image:
+            fmt, (width, height) = image.format, image.size
+    except Image.DecompressionBombError:
         raise ImageTooLarge(f"The image has too many pixels; the limit is {max_pixels / 1e6:.0f} megapixels.") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
         raise InvalidImage("The file is not an image we can read (JPEG, PNG, WebP, BMP, TIFF or GIF).") from None

@@ -189,10 +189,16 @@ def test_decompression_bomb_is_too_large_not_a_crash(session):
         run(_png_header_only(50_000, 50_000), session)
 
 
-def test_pillow_bomb_warning_is_too_large_not_a_crash(session, monkeypatch):
-    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 120 * 80 - 100)  # over the warning line, under the error
+def test_pillow_bomb_error_is_too_large_not_a_crash(session, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 120 * 80 // 2 - 100)  # Pillow's error line: twice this
     with pytest.raises(ImageTooLarge):
         run(encode(subject_image((120, 80))), session)
+
+
+def test_pillow_bomb_warning_alone_does_not_refuse_an_image_within_max_pixels(session, monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 120 * 80 - 100)  # over the warning line, under the error
+    with pytest.warns(Image.DecompressionBombWarning):
+        assert run(encode(subject_image((120, 80))), session).width == 120
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
