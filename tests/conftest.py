@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from typing import NoReturn
 from urllib.parse import urlparse, urlunparse
 
 import psycopg2
@@ -19,14 +20,18 @@ from core.storage import Storage
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+def missing(message: str) -> NoReturn:
+    """Skip for want of a service, tool or model; under CI=true its absence is a failure instead."""
+    if IN_CI:
+        pytest.fail(f"{message}, and CI=true makes that a failure, not a skip")
+    pytest.skip(message)
+
+
 def require_service(variable: str, what: str) -> str:
     """The service URL from the environment; skip without it, but fail under CI=true."""
     url = os.environ.get(variable)
     if not url:
-        message = f"{what} tests need {variable}"
-        if IN_CI:
-            pytest.fail(f"{message}, and CI=true makes a missing service a failure")
-        pytest.skip(message)
+        missing(f"{what} tests need {variable}")
     return url
 
 

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from core.settings import Settings
+from tests.conftest import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
@@ -28,7 +29,6 @@ ENV_EXAMPLE = ROOT / ".env.example"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 COMPOSE_ONLY_MARKER = "# --- docker-compose only ---"
 DCLINT = "dclint@3.1.0"
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 APP_SERVICES = {"admin_panel", "bot", "migrate", "purge", "worker"}
 LONG_RUNNING = {"admin_panel", "bot", "database", "purge", "rabbitmq", "web-proxy", "worker"}
@@ -46,10 +46,7 @@ def require_tool(name: str, how: str) -> str:
     """The tool's path; skip without it, but fail under CI=true (as require_service does)."""
     path = shutil.which(name)
     if not path:
-        message = f"{name} is not installed ({how})"
-        if IN_CI:
-            pytest.fail(f"{message}, and CI=true makes a missing tool a failure")
-        pytest.skip(message)
+        missing(f"{name} is not installed ({how})")
     return path
 
 
