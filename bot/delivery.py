@@ -33,6 +33,9 @@ logger = logging.getLogger(__name__)
 
 CALL_TIMEOUT_SECONDS = 300  # an upload of a large result on a slow link
 MAX_BACKOFF_SECONDS = 60.0
+# A failed delivery waits this long at most before it goes to the back of the queue: the wait
+# holds the listener, so it stays short; the trip round the queue spaces the retries out.
+MAX_HOLD_SECONDS = 5.0
 REASON_LENGTH = 200
 EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
@@ -132,10 +135,14 @@ class ResultListener:
             raise
         except Exception:
             failures = self._failures[job_id] = self._failures.get(job_id, 0) + 1
-            delay = min(self.services.settings.retry_backoff_seconds * 2 ** (failures - 1), MAX_BACKOFF_SECONDS)
+            delay = min(self.services.settings.retry_backoff_seconds * 2 ** (failures - 1), MAX_HOLD_SECONDS)
             logger.exception("delivery of job %s failed (%s time(s)); retrying in %.1f s", job_id, failures, delay)
             self._stop.wait(delay)
-            raise
+            # Back of the line, not the front (where RabbitMQ's requeue would put it): a result
+            # that keeps failing must not hold up everyone else's. If this publish fails, the
+            # raise below hands the event back to the broker instead; it is never dropped.
+            self.services.queue.publish_result(job_id)
+            return
         self._failures.pop(job_id, None)
 
     def _act(self, job_id: str) -> None:

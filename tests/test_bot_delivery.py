@@ -12,10 +12,12 @@ from bot.delivery import result_filename
 from bot.texts import text
 from core import accounts, billing, jobs
 from core.options import JobOptions
-from core.storage import output_key
+from core.queue import open_queue
+from core.storage import Storage, output_key
 from tests.conftest import make_settings
-from tests.support.bot_harness import running_bot, wait_until
+from tests.support.bot_harness import BotHarness, running_bot, wait_until
 from tests.support.bot_updates import Person
+from tests.support.fake_bot_api import TOKEN, FakeBotApi
 from tests.support.images import decode, encode, subject_image
 from worker.service import start_workers
 from worker.session import load_session
@@ -232,3 +234,26 @@ def test_result_file_names_follow_the_original():
     jpeg = dataclasses.replace(named, options=JobOptions(mode="color", format="jpeg"), output_content_type="image/jpeg")
     assert result_filename(jpeg) == "My_Cat.final-cutout.jpg"
     assert result_filename(dataclasses.replace(named, input_name=None)) == "photo-cutout.png"
+
+
+def test_a_result_that_keeps_failing_goes_behind_the_others_on_rabbitmq(sqlite_settings, amqp_names):
+    settings = dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN, retry_backoff_seconds=0.05, **amqp_names)
+    queue, storage = open_queue(settings), Storage(settings.storage_dir)
+    finished = []
+    for chat_id in (8101, 8102):  # both results wait in the queue before the bot starts
+        user, _ = accounts.register_telegram_user(chat_id, signup_bonus=1)
+        job = jobs.create_job(user.id, encode(subject_image()), {}, settings=settings, storage=storage,
+                              source="telegram", chat_id=chat_id)
+        jobs.start_job(job.id)
+        key = output_key(job.id, "png")
+        storage.put(key, encode(subject_image().convert("RGBA"), "PNG"))
+        jobs.complete_job(job.id, output_key=key, content_type="image/png")
+        queue.publish_result(job.id)
+        finished.append(job)
+    api = FakeBotApi(TOKEN)
+    api.fail_next("sendDocument", 500, "Internal Server Error")  # the first result's first try
+    with BotHarness(settings, queue=queue, api=api) as bot:
+        wait_until(lambda: all(delivered(job.id) for job in finished))
+        bot.assert_no_errors()
+    assert [call.params["chat_id"] for call in api.calls_to("sendDocument")] == [8101, 8102, 8101]
+    assert queue.depth(settings.result_queue) == 0
