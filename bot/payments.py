@@ -67,12 +67,9 @@ async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def buy_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """The "Buy credits" button: show the packages."""
-    query = update.callback_query
-    await query.answer()
-    language = language_of(update)
-    await query.message.reply_text(
-        text(language, "buy_choose"), reply_markup=packages_keyboard(services(context).settings, language))
+    """The "Buy credits" button: show the packages, as /buy does."""
+    await update.callback_query.answer()
+    await buy(update, context)
 
 
 async def package_chosen(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -63,11 +63,6 @@ def queue(settings):
 
 
 @pytest.fixture
-def storage(settings) -> Storage:
-    return Storage(settings.storage_dir)
-
-
-@pytest.fixture
 def user(settings):
     user, _ = accounts.register_telegram_user(3001, signup_bonus=3)
     return user
