@@ -62,16 +62,16 @@ def start_panel(settings: Settings, queue, storage) -> tuple:
 
 def start_workers(settings: Settings, queue, storage, stop: threading.Event) -> list[threading.Thread]:
     """Load the model once, then worker threads and the sweeper."""
+    from worker.engine import load_engine
     from worker.model_fetch import usable_model
     from worker.service import start_workers as start_worker_threads
-    from worker.session import load_session
 
     model = usable_model(settings) if settings.app_env == "development" else None
     if model and model.rembg_model_path != settings.rembg_model_path:
         logger.warning("%s is not in %s: using the development weights %s (AGPL-3.0, not for production)",
                        settings.rembg_model, settings.model_dir, model.rembg_model_path)
-    session = load_session(model or settings)
-    return start_worker_threads(settings, queue, session, stop, storage=storage)
+    engine = load_engine(model or settings)
+    return start_worker_threads(settings, queue, engine, stop, storage=storage)
 
 
 def run_bot(settings: Settings, queue, storage) -> None:

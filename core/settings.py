@@ -9,6 +9,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
+from core.cpus import usable_cores
 from core.errors import SettingsError
 
 DEFAULT_SQLITE_URL = "sqlite:///var/cutout.db"
@@ -29,7 +30,7 @@ class Settings:
     result_queue: str = "result_queue"
     dead_letter_queue: str = "dead_letter_queue"
     amqp_heartbeat: int = 60
-    worker_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    worker_threads: int = field(default_factory=usable_cores)
     max_attempts: int = 3
     retry_backoff_seconds: float = 2.0
     stuck_job_seconds: int = 600
@@ -37,6 +38,7 @@ class Settings:
     rembg_model: str = "isnet-general-use"
     rembg_model_path: str = ""
     model_dir: str = "var/models"
+    onnx_providers: str = "CPUExecutionProvider"
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 40_000_000
     max_jobs_in_flight: int = 3

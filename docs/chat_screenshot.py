@@ -40,9 +40,9 @@ from tests.support.bot_harness import BotHarness, wait_until  # noqa: E402
 from tests.support.bot_updates import Person  # noqa: E402
 from tests.support.fake_bot_api import TOKEN, FakeBotApi  # noqa: E402
 from tests.support.tiny_model import build_tiny_model  # noqa: E402
+from worker.engine import load_engine  # noqa: E402
 from worker.model_fetch import usable_model  # noqa: E402
 from worker.service import start_workers  # noqa: E402
-from worker.session import load_session  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -152,13 +152,13 @@ def record_chat(workdir: Path) -> tuple[RecordingBotApi, str]:
     database = connect_database(settings)
     migrations.migrate()
     settings, model_name = model_settings(settings, workdir)
-    session = load_session(settings)
+    engine = load_engine(settings)
     api = RecordingBotApi(settings.telegram_bot_token)
     anna = Person(5001, first_name="Anna", username="anna")
     stop = threading.Event()
     try:
         with BotHarness(settings, api=api) as bot:
-            workers = start_workers(settings, bot.queue, session, stop, storage=bot.storage, sweep=False)
+            workers = start_workers(settings, bot.queue, engine, stop, storage=bot.storage, sweep=False)
             bot.send(api.user_sends(anna.text("/start")))
             bot.send(api.user_sends(photo_update(anna, api, sample_photo())))
             wait_until(lambda: status_is_final(api), timeout=DELIVERY_TIMEOUT, interval=0.1)

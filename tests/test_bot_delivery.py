@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import threading
 
 import pytest
@@ -19,19 +18,14 @@ from tests.support.bot_harness import BotHarness, running_bot, wait_until
 from tests.support.bot_updates import Person
 from tests.support.fake_bot_api import TOKEN, FakeBotApi
 from tests.support.images import decode, encode, subject_image
+from worker.engine import load_engine
 from worker.service import start_workers
-from worker.session import load_session
 
 
 @pytest.fixture(scope="module")
-def session(tiny_model_path, tmp_path_factory):
-    """The worker's rembg session on the tiny test model (load_session sets U2NET_HOME: put it back)."""
-    before = os.environ.get("U2NET_HOME")
-    yield load_session(make_settings(tmp_path_factory.mktemp("bot-worker"), rembg_model_path=tiny_model_path))
-    if before is None:
-        os.environ.pop("U2NET_HOME", None)
-    else:
-        os.environ["U2NET_HOME"] = before
+def engine(tiny_model_path, tmp_path_factory):
+    """The worker engine on the tiny test model."""
+    return load_engine(make_settings(tmp_path_factory.mktemp("bot-worker"), rembg_model_path=tiny_model_path))
 
 
 @pytest.fixture
@@ -41,10 +35,10 @@ def bot(sqlite_settings):
 
 
 @pytest.fixture
-def workers(bot, session):
+def workers(bot, engine):
     """The real worker (pipeline and tiny model) consuming the bot's in-process queue."""
     stop = threading.Event()
-    threads = start_workers(bot.settings, bot.queue, session, stop, storage=bot.storage, sweep=False)
+    threads = start_workers(bot.settings, bot.queue, engine, stop, storage=bot.storage, sweep=False)
     yield
     stop.set()
     for thread in threads:

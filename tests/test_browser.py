@@ -121,12 +121,12 @@ def test_admin_adjusts_credits_and_sees_the_ledger_entry(server, page):
 @pytest.fixture
 def worker_threads(server, tiny_model_path):
     """The real worker (tiny model) consuming the server's in-process queue."""
+    from worker.engine import load_engine
     from worker.service import start_workers
-    from worker.session import load_session
 
     settings = replace(server.panel.settings, rembg_model_path=tiny_model_path, worker_threads=1)
     stop = threading.Event()
-    threads = start_workers(settings, server.panel.queue, load_session(settings), stop,
+    threads = start_workers(settings, server.panel.queue, load_engine(settings), stop,
                             storage=server.panel.storage, sweep=False)
     yield threads
     stop.set()

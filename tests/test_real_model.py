@@ -16,9 +16,9 @@ from PIL import Image
 from core.options import JobOptions
 from tests.conftest import make_settings, missing
 from tests.support.images import decode, encode
+from worker.engine import load_engine
 from worker.model_fetch import usable_model
 from worker.pipeline import process_image
-from worker.session import load_session
 
 ROOT = Path(__file__).resolve().parent.parent
 LIMITS = {"max_bytes": 20 * 1024 * 1024, "max_pixels": 40_000_000}
@@ -48,23 +48,23 @@ def find_real_model(tmp_path: Path):
 
 
 @pytest.fixture(scope="module")
-def real_session(tmp_path_factory):
-    """The real model's session, loaded once; skip without it, fail under CI=true."""
+def real_engine(tmp_path_factory):
+    """The real model's engine, loaded once; skip without it, fail under CI=true."""
     settings = find_real_model(tmp_path_factory.mktemp("real-model"))
     if settings is None:
         missing("the real-model tests need the ISNet model: run `make model`")
-    return load_session(settings)
+    return load_engine(settings)
 
 
 @pytest.fixture(scope="module")
-def masks(real_session):
+def masks(real_engine):
     """Each photo's mask from the pipeline's mask mode, computed once per photo on first use."""
     cache: dict[str, np.ndarray] = {}
 
     def mask_of(name: str) -> np.ndarray:
         if name not in cache:
             photo = encode(Image.fromarray(getattr(skimage.data, name)()), "JPEG", quality=92)
-            result = process_image(photo, JobOptions(mode="mask"), real_session, **LIMITS)
+            result = process_image(photo, JobOptions(mode="mask"), real_engine, **LIMITS)
             cache[name] = np.asarray(decode(result.data))
         return cache[name]
 

@@ -19,10 +19,10 @@ from core.storage import Storage
 from tests.conftest import make_settings
 from tests.support.images import decode, encode, subject_image
 from tests.support.waiting import wait_for
+from worker.engine import load_engine
 from worker.handler import JobHandler, retry_delay
 from worker.pipeline import ProcessedImage
 from worker.service import start_workers
-from worker.session import load_session
 from worker.sweeper import republish_unfinished, sweep_once
 
 
@@ -45,7 +45,7 @@ class FakePipeline:
     def __init__(self, *errors: Exception, always: Exception | None = None):
         self.errors, self.always, self.calls = list(errors), always, 0
 
-    def __call__(self, data, options, session, *, max_bytes, max_pixels) -> ProcessedImage:
+    def __call__(self, data, options, engine, *, max_bytes, max_pixels) -> ProcessedImage:
         self.calls += 1
         if self.always is not None:
             raise self.always
@@ -55,8 +55,8 @@ class FakePipeline:
 
 
 @pytest.fixture(scope="module")
-def session(tiny_model_path, tmp_path_factory):
-    return load_session(make_settings(tmp_path_factory.mktemp("worker"), rembg_model_path=tiny_model_path))
+def engine(tiny_model_path, tmp_path_factory):
+    return load_engine(make_settings(tmp_path_factory.mktemp("worker"), rembg_model_path=tiny_model_path))
 
 
 @pytest.fixture
@@ -72,13 +72,13 @@ def user(fast_settings):
 
 
 @pytest.fixture
-def workers(fast_settings, storage, memory_queue, session):
+def workers(fast_settings, storage, memory_queue, engine):
     """start(process=None, **overrides) runs worker threads on the in-process queue until the test ends."""
     stop = threading.Event()
     threads: list[threading.Thread] = []
 
     def start(process=None, **overrides):
-        threads.extend(start_workers(replace(fast_settings, **overrides), memory_queue, session, stop,
+        threads.extend(start_workers(replace(fast_settings, **overrides), memory_queue, engine, stop,
                                      storage=storage, process=process))
 
     yield start
@@ -219,16 +219,16 @@ def test_job_whose_attempts_all_died_is_failed_without_running_again(fast_settin
     assert check_ledger() == []
 
 
-def test_stop_finishes_the_job_in_hand_and_takes_no_other(fast_settings, storage, memory_queue, session, submit):
+def test_stop_finishes_the_job_in_hand_and_takes_no_other(fast_settings, storage, memory_queue, engine, submit):
     entered, release = threading.Event(), threading.Event()
 
-    def slow(data, options, session, **limits):
+    def slow(data, options, engine, **limits):
         entered.set()
         release.wait(10)
         return fake_result()
 
     stop = threading.Event()
-    threads = start_workers(fast_settings, memory_queue, session, stop, storage=storage, process=slow)
+    threads = start_workers(fast_settings, memory_queue, engine, stop, storage=storage, process=slow)
     first, second = submit(), submit()
     assert entered.wait(10)
     stop.set()

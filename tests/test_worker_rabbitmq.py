@@ -27,8 +27,8 @@ from core.queue import RabbitQueue
 from core.storage import Storage
 from tests.support.images import decode, encode, subject_image
 from tests.support.waiting import wait_for
+from worker.engine import load_engine
 from worker.service import start_workers
-from worker.session import load_session
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTO = encode(subject_image())
@@ -149,10 +149,10 @@ def in_process(settings, storage, queue, tiny_model_path):
     """start(**overrides) runs worker threads on RabbitMQ in this process until the test ends."""
     stop = threading.Event()
     threads: list[threading.Thread] = []
-    session = load_session(replace(settings, rembg_model_path=str(tiny_model_path)))
+    engine = load_engine(replace(settings, rembg_model_path=str(tiny_model_path)))
 
     def start(**overrides):
-        threads.extend(start_workers(replace(settings, **overrides), queue, session, stop, storage=storage))
+        threads.extend(start_workers(replace(settings, **overrides), queue, engine, stop, storage=storage))
 
     yield start
     stop.set()

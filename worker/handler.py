@@ -41,9 +41,9 @@ class JobHandler:
     """The queue handler of input_queue: returns when the message may be acked, raises Reject
     for a message that can never succeed."""
 
-    def __init__(self, settings: Settings, queue: JobQueue, storage: Storage, session,
+    def __init__(self, settings: Settings, queue: JobQueue, storage: Storage, engine,
                  stop: threading.Event, process: Process | None = None):
-        self.settings, self.queue, self.storage, self.session, self.stop = settings, queue, storage, session, stop
+        self.settings, self.queue, self.storage, self.engine, self.stop = settings, queue, storage, engine, stop
         self.process = process or default_process()
         self._in_hand: set[str] = set()
         self._lock = threading.Lock()
@@ -108,7 +108,7 @@ class JobHandler:
             data = self.storage.get(job.input_key)
         except FileNotFoundError:
             raise InvalidImage("The uploaded photo is no longer stored.") from None
-        result = self.process(data, job.options, self.session, max_bytes=self.settings.max_upload_bytes,
+        result = self.process(data, job.options, self.engine, max_bytes=self.settings.max_upload_bytes,
                               max_pixels=self.settings.max_pixels)
         key = output_key(job.id, job.options.extension)
         self.storage.put(key, result.data)

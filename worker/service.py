@@ -1,4 +1,4 @@
-"""The worker process: one rembg session, WORKER_THREADS consumers of input_queue, a sweeper."""
+"""The worker process: one inference engine, WORKER_THREADS consumers of input_queue, a sweeper."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from core.health import heartbeat_path, start_heartbeat
 from core.queue import JobQueue, MemoryQueue, open_queue
 from core.settings import Settings
 from core.storage import Storage
+from worker.engine import load_engine
 from worker.handler import JobHandler, Process
-from worker.session import load_session
 from worker.sweeper import republish_unfinished, start_sweeper
 
 logger = logging.getLogger(__name__)
@@ -22,15 +22,15 @@ logger = logging.getLogger(__name__)
 CONSUMER_RESTART_SECONDS = 5
 
 
-def start_workers(settings: Settings, queue: JobQueue, session, stop: threading.Event, *,
+def start_workers(settings: Settings, queue: JobQueue, engine, stop: threading.Event, *,
                   storage: Storage | None = None, process: Process | None = None,
                   sweep: bool = True) -> list[threading.Thread]:
     """Run the worker inside this process (as `make run` does): WORKER_THREADS consumer threads
     and, with `sweep`, the sweeper. They end once `stop` is set and their job in hand is done.
-    `session`: a loaded rembg session, or None to load one now (once per process)."""
-    if session is None and process is None:
-        session = load_session(settings)
-    handler = JobHandler(settings, queue, storage or Storage(settings.storage_dir), session, stop, process=process)
+    `engine`: the process's loaded engine (worker.engine), or None to load it now (once per process)."""
+    if engine is None and process is None:
+        engine = load_engine(settings)
+    handler = JobHandler(settings, queue, storage or Storage(settings.storage_dir), engine, stop, process=process)
     return start_threads(settings, queue, handler, stop, sweep=sweep)
 
 
@@ -69,12 +69,12 @@ def main() -> int:
         logger.warning("AMQP_URL is not set: this worker only sees the jobs it finds in the database at start "
                        "and those the sweeper finds later; set AMQP_URL, or use `make run` for one process")
     try:
-        session = load_session(settings)
+        engine = load_engine(settings)
     except SettingsError as exc:  # including ModelUnavailable
         logger.error("cannot start the worker: %s", exc)
         return 2
     stop = threading.Event()
-    handler = JobHandler(settings, queue, Storage(settings.storage_dir), session, stop)
+    handler = JobHandler(settings, queue, Storage(settings.storage_dir), engine, stop)
     _handle_signals(stop, handler)
     threads = start_threads(settings, queue, handler, stop)
     consumers = [thread for thread in threads if thread.name.startswith("worker-")]
