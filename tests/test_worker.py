@@ -240,6 +240,32 @@ def test_stop_finishes_the_job_in_hand_and_takes_no_other(fast_settings, storage
     assert memory_queue.depth("input_queue") == 1
 
 
+def test_freed_memory_goes_back_to_the_system_when_the_worker_goes_idle_not_between_busy_jobs(
+        fast_settings, storage, memory_queue, engine, submit, workers, monkeypatch):
+    trims: list[str] = []
+    entered = {"first": threading.Event(), "second": threading.Event()}
+    release = {"first": threading.Event(), "second": threading.Event()}
+    order = iter(["first", "second"])
+    order_lock = threading.Lock()
+
+    def gated(data, options, engine, **limits):
+        with order_lock:
+            name = next(order)
+        entered[name].set()
+        release[name].wait(10)
+        return fake_result()
+
+    monkeypatch.setattr("worker.handler.release_freed_memory", lambda: trims.append("trim"))
+    workers(process=gated, worker_threads=2)
+    first, second = submit(), submit()
+    assert entered["first"].wait(10) and entered["second"].wait(10)
+    release["first"].set()
+    wait_for(lambda: status_of(first.id) == "done")
+    assert trims == []  # the second job is still in hand
+    release["second"].set()
+    wait_for(lambda: status_of(second.id) == "done" and trims == ["trim"])
+
+
 def backdate(job_id, seconds: int) -> None:
     past = utcnow() - timedelta(seconds=seconds)
     Job.update(queued_at=past, started_at=past).where(Job.id == job_id).execute()

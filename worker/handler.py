@@ -14,6 +14,7 @@ from core.queue import JobQueue, Reject
 from core.settings import Settings
 from core.storage import Storage, output_key
 from core.views import JobView
+from worker.memory import release_freed_memory
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,9 @@ class JobHandler:
         finally:
             with self._lock:
                 self._in_hand.discard(job_id)
+                idle = not self._in_hand
+            if idle:
+                release_freed_memory()
 
     def _run(self, job: JobView, log: logging.LoggerAdapter) -> None:
         log.info("attempt %d of %d started", job.attempts, self.settings.max_attempts)
