@@ -9,7 +9,6 @@ at the next start.
 from __future__ import annotations
 
 import logging
-import secrets
 import signal
 import sys
 import threading
@@ -20,6 +19,7 @@ from core import accounts, migrations
 from core.bootstrap import load_or_exit, start
 from core.errors import CutoutError
 from core.models import User
+from core.passwords import generate_password
 from core.queue import open_queue
 from core.settings import Settings
 from core.storage import Storage
@@ -34,7 +34,7 @@ def ensure_admin(settings: Settings) -> None:
     if User.select().where(User.is_admin == True).exists():  # noqa: E712 - peewee expression
         return
     email = settings.admin_email or DEFAULT_ADMIN_EMAIL
-    password = settings.admin_password or secrets.token_urlsafe(12)
+    password = settings.admin_password or generate_password()
     existing = User.get_or_none(User.email == accounts.normalize_email(email))
     user = existing or accounts.register_email_user(email, password)
     accounts.promote_to_admin(user.id)

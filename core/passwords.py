@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from core.errors import WeakPassword
@@ -32,3 +34,14 @@ def check_strength(password: str) -> None:
         raise WeakPassword("The password is too easy to guess.")
     if password.isdigit() or password.isalpha():
         raise WeakPassword("The password must mix letters with digits or symbols.")
+
+
+def generate_password() -> str:
+    """A random password that passes check_strength (a printed one-time password, say)."""
+    while True:
+        candidate = secrets.token_urlsafe(12)
+        try:
+            check_strength(candidate)
+            return candidate
+        except WeakPassword:  # letters only, about 1 draw in 28
+            continue
