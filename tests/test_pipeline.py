@@ -247,11 +247,15 @@ def test_png_mode_is_full_resolution_rgba_with_transparent_background(engine):
     assert image.getpixel((5, 5)) == (0, 0, 0, 0)
 
 
-def test_png_mode_uses_fast_compression(engine, monkeypatch):
-    data, saved = encode(subject_image()), []
-    monkeypatch.setattr(Image.Image, "save", lambda self, fp, fmt=None, **params: saved.append(params))
-    run(data, engine)
-    assert saved[-1]["compress_level"] <= 2
+@pytest.mark.parametrize(("options", "image_mode"), [({}, "RGBA"), ({"mode": "color", "bg_color": "#ffffff"}, "RGB"),
+                                                   ({"mode": "mask"}, "L")])
+def test_png_outputs_go_through_the_parallel_encoder(engine, monkeypatch, options, image_mode):
+    encoded = []
+    real = pipeline.encode_png
+    monkeypatch.setattr(pipeline, "encode_png", lambda image: encoded.append(image.mode) or real(image))
+    result = run(encode(subject_image()), engine, **options)
+    assert encoded == [image_mode]
+    assert decode(result.data).mode == image_mode
 
 
 @pytest.mark.parametrize(
