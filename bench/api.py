@@ -17,7 +17,6 @@ import json
 import multiprocessing
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,8 @@ import psycopg2
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core import accounts, billing, jobs, migrations, tokens  # noqa: E402 - after the path set-up
+from bench.services import free_port, total_cpu, with_children  # noqa: E402 - after the path set-up
+from core import accounts, billing, jobs, migrations, tokens  # noqa: E402
 from core.db import connect_database, db  # noqa: E402
 from core.queue import MemoryQueue  # noqa: E402
 from core.settings import load_settings  # noqa: E402
@@ -41,12 +41,6 @@ from tests.support.images import encode, subject_image  # noqa: E402
 
 TARGET_RPS = 500.0
 TARGET_P99_MS = 50.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def create_database(base_url: str) -> tuple[str, str]:
@@ -139,16 +133,7 @@ def client(args: tuple) -> tuple[list[float], int]:
 
 def server_cpu_seconds(pid: int) -> float:
     """User + system CPU of the gunicorn master and its workers (Linux /proc)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    pids = [pid] + [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    total = 0
-    for each in pids:
-        try:
-            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
-        except FileNotFoundError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+    return total_cpu(with_children(pid))
 
 
 def measure(port: int, path: str, token: str, requests: int, processes: int, threads: int,

@@ -34,6 +34,8 @@ import psycopg2
 import skimage.data
 from PIL import Image
 
+from bench.services import process_cpu, rss_mb
+
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ("astronaut", "chelsea", "coffee")
 MODES = ({"mode": "png"}, {"mode": "sticker"}, {"mode": "color", "bg_color": "#3366cc"}, {"mode": "mask"})
@@ -200,15 +202,11 @@ class Environment:
 
     def worker_cpu(self) -> float:
         """CPU seconds (user + system, all threads) the worker process has used so far."""
-        fields = Path(f"/proc/{self.worker.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu(self.worker.pid)
 
     def worker_rss_mb(self) -> float:
         """The worker process's resident memory."""
-        for line in Path(f"/proc/{self.worker.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmRSS")
+        return rss_mb(self.worker.pid)
 
 
 def rembg_session(model_settings):
