@@ -7,8 +7,15 @@ FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
-COPY requirements.txt /tmp/requirements.txt
-RUN /opt/venv/bin/pip install --requirement /tmp/requirements.txt
+COPY requirements.txt requirements-gpu.txt /tmp/
+# ONNXRUNTIME=gpu (docker-compose.gpu.yml) swaps onnxruntime for onnxruntime-gpu with NVIDIA's
+# CUDA and cuDNN wheels; the default image runs on the CPU.
+ARG ONNXRUNTIME=cpu
+RUN /opt/venv/bin/pip install --requirement /tmp/requirements.txt \
+ && if [ "$ONNXRUNTIME" = gpu ]; then \
+      /opt/venv/bin/pip uninstall --yes onnxruntime \
+      && /opt/venv/bin/pip install --requirement /tmp/requirements-gpu.txt; \
+    fi
 
 # --- runtime ---
 FROM python:3.11-slim AS runtime

@@ -25,6 +25,7 @@ from tests.conftest import missing
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE_GPU = ROOT / "docker-compose.gpu.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 COMPOSE_ONLY_MARKER = "# --- docker-compose only ---"
@@ -79,18 +80,20 @@ def project_with_env(tmp_path: Path, env_text: str) -> Path:
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(COMPOSE, project / "docker-compose.yml")
+    shutil.copy(COMPOSE_GPU, project / "docker-compose.gpu.yml")
     shutil.copy(ROOT / "Dockerfile", project / "Dockerfile")
     shutil.copytree(ROOT / "deploy", project / "deploy")
     (project / ".env").write_text(env_text)
     return project
 
 
-def compose_config(project: Path) -> subprocess.CompletedProcess:
-    """`docker-compose config` in the project; only PATH and HOME pass through, so no variable of
-    this machine's environment can stand in for a missing .env entry."""
+def compose_config(project: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """`docker-compose config` in the project (with override files); only PATH and HOME pass
+    through, so no variable of this machine's environment can stand in for a missing .env entry."""
     binary = require_tool("docker-compose", "apt-get install -y docker-compose")
+    files = [arg for name in ("docker-compose.yml", *overrides) for arg in ("-f", str(project / name))]
     return subprocess.run(
-        [binary, "-f", str(project / "docker-compose.yml"), "-p", "cutout", "config"],
+        [binary, *files, "-p", "cutout", "config"],
         cwd=project, capture_output=True, text=True, timeout=60,
         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")},
     )
@@ -143,10 +146,11 @@ def test_docker_compose_refuses_to_start_while_a_required_secret_is_empty(tmp_pa
 
 
 @pytest.mark.slow
-def test_dclint_finds_no_problem(tmp_path):
+@pytest.mark.parametrize("compose_file", [COMPOSE, COMPOSE_GPU], ids=["main", "gpu"])
+def test_dclint_finds_no_problem(tmp_path, compose_file):
     npx = require_tool("npx", "install nodejs and npm")
     result = subprocess.run(
-        [npx, "--yes", DCLINT, "--max-warnings", "0", "--color", "false", str(COMPOSE)],
+        [npx, "--yes", DCLINT, "--max-warnings", "0", "--color", "false", str(compose_file)],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -276,8 +280,57 @@ def test_services_start_after_healthy_dependencies_and_finished_migrations(servi
     assert services["web-proxy"]["depends_on"] == {"admin_panel": {"condition": "service_healthy"}}
 
 
-def test_four_workers_run(services):
-    assert services["worker"]["deploy"]["replicas"] == 4
+def resolved(tmp_path: Path, *overrides: str, **env: str) -> dict:
+    """The services as docker-compose resolves them from .env.example with dummy secrets."""
+    result = compose_config(project_with_env(tmp_path, env_example(**dummy_secrets(), **env)), *overrides)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)["services"]
+
+
+def test_the_four_listeners_run_in_one_worker_process_sharing_one_model(tmp_path):
+    worker = resolved(tmp_path)["worker"]
+    assert worker["deploy"]["replicas"] == 1
+    assert worker["environment"]["WORKER_THREADS"] == "4"
+
+
+def test_the_stack_is_sized_for_a_4_core_8_gb_host(tmp_path):
+    services = resolved(tmp_path)
+    worker = services["worker"]
+    # Three cores for inference (the worker's onnxruntime threads follow the quota), one for the rest.
+    assert float(worker["cpus"]) == 3.0
+    assert worker["mem_limit"] == "3g"
+    limits = {name: services[name].get("mem_limit") for name in LONG_RUNNING}
+    assert all(limits.values()), limits
+    gib = {"g": 1024, "m": 1}
+    assert sum(int(limit[:-1]) * gib[limit[-1]] for limit in limits.values()) <= 8 * 1024
+    # The README's sizing section states the same limits.
+    readme = (ROOT / "README.md").read_text()
+    sizing = readme.split("### Sizing a host", 1)[1].split("\n## ", 1)[0]
+    assert "`WORKER_CPUS` (3)" in sizing and "`WORKER_MEMORY` (3g)" in sizing
+
+
+def test_the_worker_limits_come_from_dotenv(tmp_path):
+    worker = resolved(tmp_path, WORKER_CPUS="2", WORKER_MEMORY="2500m", WORKER_THREADS="2")["worker"]
+    assert float(worker["cpus"]) == 2.0 and worker["mem_limit"] == "2500m"
+    assert worker["environment"]["WORKER_THREADS"] == "2"
+
+
+def test_the_gpu_override_builds_onnxruntime_gpu_and_reserves_an_nvidia_gpu(tmp_path):
+    worker = resolved(tmp_path, "docker-compose.gpu.yml")["worker"]
+    assert worker["build"]["args"] == {"ONNXRUNTIME": "gpu"}
+    assert worker["environment"]["ONNX_PROVIDERS"] == "CUDAExecutionProvider,CPUExecutionProvider"
+    assert worker["deploy"]["resources"]["reservations"]["devices"] == [
+        {"driver": "nvidia", "count": 1, "capabilities": ["gpu"]}]
+    assert worker["environment"]["DATABASE_URL"].startswith("postgresql://")  # the rest is unchanged
+
+
+def test_the_gpu_image_swaps_onnxruntime_for_onnxruntime_gpu():
+    steps = _instructions((ROOT / "Dockerfile").read_text())
+    assert ("ARG", "ONNXRUNTIME=cpu") in steps
+    install = next(args for word, args in steps if word == "RUN" and "requirements-gpu.txt" in args)
+    assert 'if [ "$ONNXRUNTIME" = gpu ]' in install and "pip uninstall --yes onnxruntime" in install
+    pins = [line for line in (ROOT / "requirements-gpu.txt").read_text().splitlines() if line and line[0] != "#"]
+    assert pins == ["onnxruntime-gpu[cuda,cudnn]==1.31.1"]
 
 
 def test_named_volumes_keep_the_database_the_files_and_the_model(compose, services):
