@@ -2,7 +2,9 @@
 
 (a) `rembg.remove(data, session=...)` with a reused session and its default PNG output.
 (b) The full path: jobs.submit_job on PostgreSQL, RabbitMQ, one `python -m worker` process
-    (WORKER_THREADS=1), the result stored; timed from the submit call until the job reads `done`.
+    (default settings: a listener and an inference thread per core), the result stored; timed
+    from the submit call until the job reads `done`.
+bench/latency.py compares the configurations that ship (make run, compose) through the API.
 Both use the same ISNet model (`make model`) and the same photos from scikit-image, upscaled to
 about 1 MP and 12 MP and saved as JPEG, run side by side (a then b for each photo). Then the
 worker's RSS is read after warm-up images and again after 200 more.
@@ -113,7 +115,6 @@ class Environment:
             "REMBG_MODEL_PATH": str(Path(model_settings.rembg_model_path).resolve())
             if model_settings.rembg_model_path
             else "",
-            "WORKER_THREADS": "1",
             "LOG_LEVEL": "WARNING",
         }
         self.worker: subprocess.Popen | None = None
