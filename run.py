@@ -27,6 +27,7 @@ from core.storage import Storage
 logger = logging.getLogger("cutout")
 
 DEFAULT_ADMIN_EMAIL = "admin@cutout.local"
+PANEL_THREADS = 8
 
 
 def ensure_admin(settings: Settings) -> None:
@@ -52,8 +53,8 @@ def start_panel(settings: Settings, queue, storage) -> tuple:
     """The panel and REST API under waitress (a production WSGI server that runs in this process)."""
     from admin_panel import create_app
 
-    app = create_app(settings, queue=queue, storage=storage)
-    server = create_server(app, host=settings.panel_host, port=settings.panel_port, threads=8,
+    app = create_app(settings, queue=queue, storage=storage, waiting_requests=PANEL_THREADS // 2)
+    server = create_server(app, host=settings.panel_host, port=settings.panel_port, threads=PANEL_THREADS,
                            max_request_body_size=settings.max_upload_bytes + 64 * 1024)
     thread = threading.Thread(target=server.run, name="panel", daemon=True)
     thread.start()

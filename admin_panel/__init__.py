@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -34,12 +35,15 @@ SECURITY_HEADERS = {
 
 def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None,
                storage: Storage | None = None, limiter: LoginLimiter | None = None,
-               keep_connections: bool = False) -> Flask:
+               keep_connections: bool = False, waiting_requests: int = 2) -> Flask:
     """Build the app. Without settings it loads them and binds the database (core.bootstrap);
     with settings the caller has bound the database. Queue and storage may be shared with
     worker threads in the same process. `keep_connections` lets each thread keep its database
     connection between requests: only for servers with a fixed set of threads (gunicorn
-    gthread), since a thread-per-request server would leak one connection per thread."""
+    gthread), since a thread-per-request server would leak one connection per thread.
+    `waiting_requests`: how many requests at once may hold a server thread while they wait for
+    a job to finish (GET /api/v1/jobs/<id>?wait=); half the server's threads leaves the rest
+    to everyone else."""
     if settings is None:
         settings = start()
     secret = tokens.signing_secret(settings)  # a missing JWT_SECRET fails here, not on a request
@@ -60,7 +64,8 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
     )
     app.extensions["cutout"] = Services(settings=settings, queue=queue or open_queue(settings),
                                         storage=storage or Storage(settings.storage_dir),
-                                        limiter=limiter or LoginLimiter())
+                                        limiter=limiter or LoginLimiter(),
+                                        waiters=threading.BoundedSemaphore(max(1, waiting_requests)))
     register_error_handlers(app)
     for blueprint in (auth.bp, api.bp, api_admin.bp, openapi.bp, health.bp, pages.bp, web.bp):
         app.register_blueprint(blueprint)

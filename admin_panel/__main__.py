@@ -32,7 +32,7 @@ class PanelServer(BaseApplication):
         from admin_panel import create_app
 
         # gthread serves from a fixed pool of threads, so each may keep its connection.
-        return create_app(self.settings, keep_connections=True)
+        return create_app(self.settings, keep_connections=True, waiting_requests=THREADS_PER_WORKER // 2)
 
 
 def server_options(settings: Settings) -> dict:

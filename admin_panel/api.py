@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_PAGE = 100_000
+MAX_WAIT_SECONDS = 30
 
 
 def json_body() -> dict:
@@ -42,6 +43,14 @@ def page_arg() -> int:
     raw = request.args.get("page", "1")
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
         raise BadRequest(f"page must be a whole number from 1 to {MAX_PAGE}.")
+    return int(raw)
+
+
+def wait_arg() -> int:
+    """The ?wait= argument: seconds to hold the answer until the job is finished (0 to 30)."""
+    raw = request.args.get("wait", "0")
+    if not raw.isdigit() or int(raw) > MAX_WAIT_SECONDS:
+        raise BadRequest(f"wait must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}.")
     return int(raw)
 
 
@@ -122,8 +131,22 @@ def list_jobs():
 @bp.get("/jobs/<job_id>")
 @token_required
 def get_job(job_id: str):
-    """One of the caller's jobs (someone else's is 404)."""
-    return jsonify(job_json(jobs.get_job(job_id, _user_id())))
+    """One of the caller's jobs (someone else's is 404). With ?wait=N the answer comes as soon as
+    the job is finished, or after N seconds; when too many requests already wait, it comes at
+    once with Retry-After, and the client asks again after that."""
+    wait, waiters = wait_arg(), services().waiters
+    if not wait:
+        return jsonify(job_json(jobs.get_job(job_id, _user_id())))
+    if not waiters.acquire(blocking=False):
+        job = jobs.get_job(job_id, _user_id())
+        response = jsonify(job_json(job))
+        if not job.is_finished:
+            response.headers["Retry-After"] = "1"
+        return response
+    try:
+        return jsonify(job_json(jobs.wait_for_job(job_id, _user_id(), timeout=wait)))
+    finally:
+        waiters.release()
 
 
 @bp.get("/jobs/<job_id>/result")

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from flask import current_app
 
@@ -21,6 +22,8 @@ class Services:
     queue: JobQueue
     storage: Storage
     limiter: LoginLimiter
+    # Requests allowed to hold their server thread while they wait for a job (`?wait=`).
+    waiters: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(2))
 
 
 def services() -> Services:

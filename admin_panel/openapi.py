@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify
 
-from admin_panel.api import MAX_PAGE
+from admin_panel.api import MAX_PAGE, MAX_WAIT_SECONDS
 from admin_panel.api_admin import JOB_STATUSES
 from core.options import FORMATS, MODES
 
@@ -151,8 +151,12 @@ PATHS = {
         "get": _op("The caller's jobs", {"200": _json("A page", _page_of("Job"))}, 400, 401, params=[PAGE]),
         "post": _op("Submit an image", {"202": _json("Queued", _ref("JobAccepted"))},
                     400, 401, 402, 403, 413, 415, 429, body=UPLOAD)},
-    "/api/v1/jobs/{job_id}": {"get": _op("One of the caller's jobs", {"200": _json("The job", _ref("Job"))},
-                                         401, 404, params=[JOB_ID])},
+    "/api/v1/jobs/{job_id}": {"get": _op(
+        "One of the caller's jobs; with wait=N, answered as soon as it is finished or after N seconds "
+        "(at once, with Retry-After, while too many requests wait)",
+        {"200": _json("The job", _ref("Job"))}, 400, 401, 404,
+        params=[JOB_ID, _param("wait", "query", {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS,
+                                                 "default": 0})])},
     "/api/v1/jobs/{job_id}/result": {"get": _op(
         "The finished image", {"200": IMAGE}, 401, 404, 409, 410,
         params=[JOB_ID, _param("download", "query", {"type": "string", "enum": ["1"]})])},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import timedelta
 
@@ -23,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 ACTIVE = ("queued", "processing")
 FINISHED = ("done", "failed", "cancelled")
+# How often a waiting caller looks at the job's status: one indexed read, a fraction of a poll's cost.
+WAIT_INTERVAL_SECONDS = 0.02
 
 
 def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, settings: Settings,
@@ -97,6 +100,22 @@ def get_job(job_id, user_id: int | None = None) -> JobView:
     if user_id is not None and job.user_id != user_id:
         raise JobNotFound()
     return JobView.of(job)
+
+
+def wait_for_job(job_id, user_id: int | None = None, *, timeout: float,
+                 interval: float = WAIT_INTERVAL_SECONDS) -> JobView:
+    """The job as soon as it is finished, or as it is after `timeout` seconds (get_job's rules)."""
+    job = get_job(job_id, user_id)
+    deadline = time.monotonic() + timeout
+    status = Job.select(Job.status).where(Job.id == uuid.UUID(str(job.id)))
+    while not job.is_finished:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        time.sleep(min(interval, remaining))
+        if status.scalar() in FINISHED:
+            job = get_job(job_id, user_id)
+    return job
 
 
 def list_jobs(user_id: int, page: int = 1, per_page: int = 20) -> Page[JobView]:
