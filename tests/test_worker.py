@@ -240,30 +240,40 @@ def test_stop_finishes_the_job_in_hand_and_takes_no_other(fast_settings, storage
     assert memory_queue.depth("input_queue") == 1
 
 
-def test_freed_memory_goes_back_to_the_system_when_the_worker_goes_idle_not_between_busy_jobs(
-        fast_settings, storage, memory_queue, engine, submit, workers, monkeypatch):
+def test_freed_memory_goes_back_once_the_worker_has_been_idle_a_while_not_between_jobs(
+        fast_settings, storage, memory_queue, submit, monkeypatch):
     trims: list[str] = []
-    entered = {"first": threading.Event(), "second": threading.Event()}
-    release = {"first": threading.Event(), "second": threading.Event()}
-    order = iter(["first", "second"])
-    order_lock = threading.Lock()
+    monkeypatch.setattr("worker.handler.release_freed_memory", lambda: trims.append("trim"))
+    entered, release = threading.Event(), threading.Event()
 
     def gated(data, options, engine, **limits):
-        with order_lock:
-            name = next(order)
-        entered[name].set()
-        release[name].wait(10)
+        entered.set()
+        release.wait(10)
         return fake_result()
 
+    handler = JobHandler(fast_settings, memory_queue, storage, None, threading.Event(), process=gated)
+    first = submit()
+    running = threading.Thread(target=handler, args=({"job_id": first.id},))
+    running.start()
+    assert entered.wait(10)
+    assert handler.release_memory_if_idle(after=0) is False  # a job in hand
+    release.set()
+    running.join(10)
+    assert handler.release_memory_if_idle(after=60) is False  # not idle long enough yet
+    assert handler.release_memory_if_idle(after=0) is True and trims == ["trim"]
+    assert handler.release_memory_if_idle(after=0) is False  # once per idle spell
+    handler({"job_id": submit().id})
+    assert handler.release_memory_if_idle(after=0) is True and trims == ["trim", "trim"]
+
+
+def test_running_workers_hand_memory_back_when_idle(workers, submit, monkeypatch):
+    trims: list[str] = []
     monkeypatch.setattr("worker.handler.release_freed_memory", lambda: trims.append("trim"))
-    workers(process=gated, worker_threads=2)
-    first, second = submit(), submit()
-    assert entered["first"].wait(10) and entered["second"].wait(10)
-    release["first"].set()
-    wait_for(lambda: status_of(first.id) == "done")
-    assert trims == []  # the second job is still in hand
-    release["second"].set()
-    wait_for(lambda: status_of(second.id) == "done" and trims == ["trim"])
+    monkeypatch.setattr("worker.handler.IDLE_TRIM_SECONDS", 0.0)
+    monkeypatch.setattr("worker.service.TRIM_CHECK_SECONDS", 0.02)
+    workers(process=FakePipeline())
+    job = submit()
+    wait_for(lambda: status_of(job.id) == "done" and trims == ["trim"])
 
 
 def backdate(job_id, seconds: int) -> None:

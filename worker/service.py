@@ -20,6 +20,7 @@ from worker.sweeper import republish_unfinished, start_sweeper
 logger = logging.getLogger(__name__)
 
 CONSUMER_RESTART_SECONDS = 5
+TRIM_CHECK_SECONDS = 1.0
 
 
 def start_workers(settings: Settings, queue: JobQueue, engine, stop: threading.Event, *,
@@ -47,7 +48,16 @@ def start_threads(settings: Settings, queue: JobQueue, handler: JobHandler, stop
                                   name=f"worker-{number}", daemon=True)
         thread.start()
         threads.append(thread)
+    trimmer = threading.Thread(target=_trim_when_idle, args=(handler, stop), name="memory-trim", daemon=True)
+    trimmer.start()
+    threads.append(trimmer)
     return threads
+
+
+def _trim_when_idle(handler: JobHandler, stop: threading.Event) -> None:
+    """Once a second: give freed memory back if the worker has been idle long enough."""
+    while not stop.wait(TRIM_CHECK_SECONDS):
+        handler.release_memory_if_idle()
 
 
 def _consume(queue: JobQueue, queue_name: str, handler: JobHandler, stop: threading.Event) -> None:
