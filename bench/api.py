@@ -24,14 +24,11 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
-
-import psycopg2
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.services import free_port, total_cpu, with_children  # noqa: E402 - after the path set-up
+from bench.services import create_database, drop_database, free_port, total_cpu, with_children  # noqa: E402 - after the path set-up
 from core import accounts, billing, jobs, migrations, tokens  # noqa: E402
 from core.db import connect_database, db  # noqa: E402
 from core.queue import MemoryQueue  # noqa: E402
@@ -41,24 +38,6 @@ from tests.support.images import encode, subject_image  # noqa: E402
 
 TARGET_RPS = 500.0
 TARGET_P99_MS = 50.0
-
-
-def create_database(base_url: str) -> tuple[str, str]:
-    name = f"cutout_bench_{uuid.uuid4().hex[:10]}"
-    admin = psycopg2.connect(base_url)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    admin.close()
-    return name, urlunparse(urlparse(base_url)._replace(path="/" + name))
-
-
-def drop_database(base_url: str, name: str) -> None:
-    admin = psycopg2.connect(base_url)
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
 
 
 def prepare(environ: dict) -> tuple[str, str]:
@@ -169,7 +148,8 @@ def main() -> int:
     if not (args.database_url or "").startswith(("postgresql://", "postgres://")):
         parser.error("--database-url (or TEST_DATABASE_URL) must name a PostgreSQL server")
 
-    name, url = create_database(args.database_url)
+    name = f"cutout_bench_{uuid.uuid4().hex[:10]}"
+    url = create_database(args.database_url, name)
     workdir = Path(tempfile.mkdtemp(prefix="cutout-bench-"))
     port = free_port()
     environ = {"APP_ENV": "production", "DATABASE_URL": url, "JWT_SECRET": secrets.token_urlsafe(48),

@@ -43,13 +43,12 @@ import threading
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
-import psycopg2
 import yaml
 
 from bench.pipeline import machine, photo_bytes
-from bench.services import free_port, rss_mb, total_cpu, with_children
+from bench.services import create_database, drop_database, free_port, rss_mb, total_cpu, with_children
+from tests.support.multipart import multipart
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ("astronaut", "chelsea", "coffee")
@@ -157,19 +156,10 @@ def _connection(port: int, fresh: bool) -> http.client.HTTPConnection:
     return kept[port]
 
 
-def multipart(data: bytes, fields: dict[str, str]) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
-             for name, value in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="photo.jpg"\r\n'
-                 f"Content-Type: image/jpeg\r\n\r\n".encode() + data + b"\r\n")
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
-
-
 def cut_out(port: int, token: str, data: bytes) -> float:
     """Submit a photo, wait until it is done, download the result: the seconds it all took."""
     began = time.perf_counter()
-    body, content_type = multipart(data, {"mode": "png"})
+    body, content_type = multipart({"mode": "png"}, data)
     status, answer, _ = api(port, "POST", "/api/v1/jobs", token, body, content_type)
     if status != 202:
         raise SystemExit(f"submit answered {status}: {answer[:300]!r}")
@@ -345,8 +335,7 @@ class Compose(Service):
         super().__init__()
         suffix = uuid.uuid4().hex[:10]
         self.admin_url, self.db_name = database_url, f"cutout_latency_{suffix}"
-        self._database("CREATE DATABASE")
-        self.database_url = urlunparse(urlparse(database_url)._replace(path="/" + self.db_name))
+        self.database_url = create_database(database_url, self.db_name)
         shared = {
             "DATABASE_URL": self.database_url, "AMQP_URL": amqp_url, "JWT_SECRET": secrets.token_urlsafe(48),
             "INPUT_QUEUE": f"latency_input_{suffix}", "RESULT_QUEUE": f"latency_result_{suffix}",
@@ -377,20 +366,13 @@ class Compose(Service):
         allowed = ",".join(str(cpu) for cpu in sorted(os.sched_getaffinity(0))[: max(1, int(self.cpus + 0.999))])
         return ["taskset", "-c", allowed, *command]
 
-    def _database(self, statement: str, suffix: str = "") -> None:
-        connection = psycopg2.connect(self.admin_url)
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f'{statement} "{self.db_name}"{suffix}')
-        connection.close()
-
     def stop(self) -> None:
         super().stop()
         from core.queue import RabbitQueue
         from core.settings import load_settings
 
         RabbitQueue(load_settings({**self.shared, "APP_ENV": "test"}, env_file=None)).delete_topology()
-        self._database("DROP DATABASE IF EXISTS", " WITH (FORCE)")
+        drop_database(self.admin_url, self.db_name)
 
 
 # --- the run ------------------------------------------------------------------------------------

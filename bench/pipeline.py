@@ -29,14 +29,13 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse, urlunparse
 
 import onnxruntime
-import psycopg2
 import skimage.data
 from PIL import Image
 
-from bench.services import process_cpu, rss_mb
+from bench.services import create_database, drop_database, process_cpu, rss_mb
+from bench.services import database_url as bench_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ("astronaut", "chelsea", "coffee")
@@ -104,7 +103,7 @@ class Environment:
         self.storage_dir = Path(tempfile.mkdtemp(prefix="cutout-bench-"))
         self.environ = {
             "APP_ENV": "development",
-            "DATABASE_URL": urlunparse(urlparse(database_url)._replace(path="/" + self.db_name)),
+            "DATABASE_URL": bench_database_url(database_url, self.db_name),
             "AMQP_URL": amqp_url,
             "INPUT_QUEUE": f"bench_input_{suffix}",
             "RESULT_QUEUE": f"bench_result_{suffix}",
@@ -128,7 +127,7 @@ class Environment:
         from core.settings import load_settings
         from core.storage import Storage
 
-        self._admin("CREATE DATABASE")
+        create_database(self.admin_url, self.db_name)
         self.settings = load_settings(self.environ, env_file=None)
         connect_database(self.settings)
         migrations.migrate()
@@ -167,15 +166,8 @@ class Environment:
         db.close()
         if getattr(db.obj, "close_all", None):
             db.obj.close_all()
-        self._admin("DROP DATABASE IF EXISTS", " WITH (FORCE)")
+        drop_database(self.admin_url, self.db_name)
         shutil.rmtree(self.storage_dir, ignore_errors=True)
-
-    def _admin(self, statement: str, suffix: str = "") -> None:
-        connection = psycopg2.connect(self.admin_url)
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f'{statement} "{self.db_name}"{suffix}')
-        connection.close()
 
     def run_job(self, data: bytes, options: dict | None = None) -> Timing:
         """Submit through core, wait for the job's result event, check it is done.

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
+from urllib.parse import urlparse, urlunparse
+
+import psycopg2
 
 
 def free_port() -> int:
@@ -43,3 +46,27 @@ def total_cpu(pids: list[int]) -> float:
         except FileNotFoundError:
             continue
     return total
+
+
+def database_url(base_url: str, name: str) -> str:
+    """base_url (a PostgreSQL URL) with its database replaced by `name`."""
+    return urlunparse(urlparse(base_url)._replace(path="/" + name))
+
+
+def create_database(base_url: str, name: str) -> str:
+    """A new, empty database `name` on base_url's server; its URL."""
+    _administer(base_url, f'CREATE DATABASE "{name}"')
+    return database_url(base_url, name)
+
+
+def drop_database(base_url: str, name: str) -> None:
+    """Drop the database `name`, whoever is still connected."""
+    _administer(base_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _administer(base_url: str, statement: str) -> None:
+    connection = psycopg2.connect(base_url)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(statement)
+    connection.close()

@@ -17,11 +17,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 from PIL import Image
+
+from tests.support.multipart import multipart
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(sys.executable).parent.parent
@@ -60,15 +61,6 @@ def call(method: str, url: str, body=None, token=None, headers=None):
             return response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.headers, error.read()
-
-
-def multipart(fields: dict, image: bytes) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-             for k, v in fields.items()]
-    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="red.png"\r\n'
-                 f"Content-Type: image/png\r\n\r\n".encode() + image + b"\r\n")
-    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
 def photo() -> bytes:
@@ -129,7 +121,7 @@ def test_make_run_serves_a_cut_out_and_stops_cleanly_on_ctrl_c(tmp_path, tiny_mo
         status, _, body = call("POST", f"{api}/auth/token", credentials)
         assert status == 200
         token = json.loads(body)["access_token"]
-        form, content_type = multipart({"mode": "png"}, photo())
+        form, content_type = multipart({"mode": "png"}, photo(), "red.png", "image/png")
         status, _, body = call("POST", f"{api}/jobs", form, token, {"Content-Type": content_type})
         assert status == 202, body
         job_id = json.loads(body)["id"]
