@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 MAX_PAGE = 100_000
-MAX_WAIT_SECONDS = 30
+# Below gunicorn's graceful timeout (20 s in compose), so a deploy lets waiting requests answer.
+MAX_WAIT_SECONDS = 20
 
 
 def json_body() -> dict:
@@ -41,15 +42,20 @@ def string_field(body: dict, name: str) -> str:
 def page_arg() -> int:
     """The ?page= argument (from 1); 400 when it is not a whole number in range."""
     raw = request.args.get("page", "1")
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    if not _whole_number(raw) or not 1 <= int(raw) <= MAX_PAGE:
         raise BadRequest(f"page must be a whole number from 1 to {MAX_PAGE}.")
     return int(raw)
 
 
+def _whole_number(raw: str) -> bool:
+    """ASCII digits only, and few of them: str.isdigit() also takes '²', which int() refuses (a 500)."""
+    return raw.isascii() and raw.isdigit() and len(raw) <= 9
+
+
 def wait_arg() -> int:
-    """The ?wait= argument: seconds to hold the answer until the job is finished (0 to 30)."""
+    """The ?wait= argument: seconds to hold the answer until the job is finished (0 to 20)."""
     raw = request.args.get("wait", "0")
-    if not raw.isdigit() or int(raw) > MAX_WAIT_SECONDS:
+    if not _whole_number(raw) or int(raw) > MAX_WAIT_SECONDS:
         raise BadRequest(f"wait must be a whole number of seconds from 0 to {MAX_WAIT_SECONDS}.")
     return int(raw)
 
@@ -132,8 +138,9 @@ def list_jobs():
 @token_required
 def get_job(job_id: str):
     """One of the caller's jobs (someone else's is 404). With ?wait=N the answer comes as soon as
-    the job is finished, or after N seconds; when too many requests already wait, it comes at
-    once with Retry-After, and the client asks again after that."""
+    the job is finished, or after N seconds. The wait is a preference, as RFC 7240's: while too
+    many requests already wait it comes at once, with Retry-After, and a client that wants the
+    final status pauses that long before it asks again."""
     wait, waiters = wait_arg(), services().waiters
     if not wait:
         return jsonify(job_json(jobs.get_job(job_id, _user_id())))

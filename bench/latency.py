@@ -10,7 +10,7 @@
 
 "lone": one photo at a time, from the submit request until the result is downloaded; the client
 keeps its connection open, as HTTP client libraries do, and waits for the result with
-GET /api/v1/jobs/<id>?wait=30 (asking again after Retry-After when the server has no waiting
+GET /api/v1/jobs/<id>?wait=20 (asking again after Retry-After when the server has no waiting
 slot free). "8 at once": eight photos submitted together by eight clients, the makespan divided
 by 8. (Polling instead, every 50 ms, cost the server 20 requests per photo, CPU that inference
 on the same two cores needed, and half an interval before the client noticed: 40-70 ms more
@@ -52,7 +52,7 @@ from tests.support.multipart import multipart
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = ("astronaut", "chelsea", "coffee")
-WAIT_SECONDS = 30
+WAIT_SECONDS = 20
 JOB_DEADLINE_SECONDS = 300
 COMPOSE_ONLY_MARKER = "# --- docker-compose only ---"
 PASSWORD = "benchmark-password-1"

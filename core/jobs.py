@@ -27,7 +27,7 @@ FINISHED = ("done", "failed", "cancelled")
 # How often a waiting caller reads the job's status (one indexed read): often while the job is
 # processing, so the answer follows its end closely; seldom while it is still queued behind
 # others, which may take minutes (reading every 20 ms then cost the panel 60 ms of CPU per photo).
-WAIT_INTERVALS = {"queued": 0.1, "processing": 0.02}
+WAIT_INTERVALS = {"queued": 0.25, "processing": 0.02}
 
 
 def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, settings: Settings,
@@ -113,7 +113,7 @@ def wait_for_job(job_id, user_id: int | None = None, *, timeout: float) -> JobVi
     while status not in FINISHED:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            return job
+            break
         time.sleep(min(WAIT_INTERVALS.get(status, 0.02), remaining))
         row = db.execute_sql(sql, params).fetchone()
         if row is None:

@@ -60,16 +60,36 @@ def test_after_n_seconds_the_job_comes_as_it_is(panel):
     assert 1 <= took < 4
 
 
+def test_after_n_seconds_the_job_comes_as_it_is_then_not_as_it_was(panel):
+    user = panel.user()
+    job = panel.job(user)
+
+    def start_soon() -> None:
+        time.sleep(0.3)
+        try:
+            jobs.start_job(job.id)
+        finally:
+            db.close()
+
+    starter = threading.Thread(target=start_soon)
+    starter.start()
+    response, took = get(panel, user, job.id, "2")
+    starter.join()
+    body = response.get_json()
+    assert (body["status"], body["attempts"]) == ("processing", 1) and body["started_at"]
+    assert 2 <= took < 5
+
+
 def test_a_finished_job_is_answered_at_once(panel):
     user = panel.user()
     job = panel.finish(panel.job(user).id)
-    response, took = get(panel, user, job.id, "30")
+    response, took = get(panel, user, job.id, "20")
     assert response.get_json()["status"] == "done"
     assert took < 1
 
 
-@pytest.mark.parametrize("wait", ["-1", "31", "1.5", "x", ""])
-def test_wait_is_a_whole_number_of_seconds_from_0_to_30(panel, wait):
+@pytest.mark.parametrize("wait", ["-1", "21", "1.5", "x", "", "²", "9" * 5000])
+def test_wait_is_a_whole_number_of_seconds_from_0_to_20(panel, wait):
     user = panel.user()
     job = panel.job(user)
     response, _ = get(panel, user, job.id, wait)
@@ -101,3 +121,10 @@ def test_while_every_waiting_slot_is_taken_the_answer_comes_at_once_with_retry_a
     assert response.get_json()["status"] == "queued"
     assert response.headers["Retry-After"] == "1"
     assert took < 1
+
+
+@pytest.mark.parametrize("page", ["²", "٣", "9" * 5000])
+def test_a_page_number_in_other_digits_is_400_not_500(panel, page):
+    user = panel.user()
+    response = panel.client.get(f"/api/v1/jobs?page={page}", headers=panel.auth(user))
+    assert_error(response, 400, "bad_request")
