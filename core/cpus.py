@@ -48,7 +48,10 @@ def _quota_files(root: Path, proc_cgroup: Path) -> Iterator[tuple[Path, Reader]]
     except OSError:
         return
     for line in lines:
-        _, controllers, path = line.split(":", 2)
+        parts = line.split(":", 2)
+        if len(parts) != 3:  # not "id:controllers:path": nothing we can use
+            continue
+        _, controllers, path = parts
         if controllers == "":
             yield from ((directory, _v2_quota) for directory in _ancestors(root, path))
         elif "cpu" in controllers.split(","):

@@ -78,6 +78,11 @@ def test_unreadable_quota_files_are_ignored(tmp_path, eight_cores, text):
     assert usable_cores(**cgroups(tmp_path, "0::/", {"cpu.max": text})) == 8
 
 
+def test_a_malformed_line_in_proc_self_cgroup_is_skipped_not_fatal(tmp_path, eight_cores):
+    paths = cgroups(tmp_path, "garbage\n0::/", {"cpu.max": "200000 100000"})
+    assert usable_cores(**paths) == 2
+
+
 def test_no_cgroup_information_at_all_means_the_affinity(tmp_path, eight_cores):
     assert usable_cores(cgroup_root=tmp_path / "none", proc_cgroup=tmp_path / "absent") == 8
 

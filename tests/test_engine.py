@@ -97,6 +97,24 @@ def test_other_rembg_models_run_through_rembgs_own_session(tiny_model_path, tmp_
     assert_near(subject_box_of(birefnet), SUBJECT_BOX, tolerance=3)
 
 
+def test_rembgs_own_session_also_runs_one_inference_at_a_time(tiny_model_path, tmp_path):
+    (tmp_path / "models").mkdir()
+    shutil.copy(tiny_model_path, tmp_path / "models" / "birefnet-general.onnx")
+    birefnet = load_engine(make_settings(tmp_path, rembg_model="birefnet-general"))
+    inner = birefnet.rembg_session.inner_session
+    gated = inner._session = _GatedSession(inner._session)
+    image = subject_image().convert("RGB")
+    threads = [threading.Thread(target=birefnet.predict_mask, args=(image,)) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    assert gated.entered.acquire(timeout=10)
+    assert not gated.entered.acquire(timeout=0.3)  # the others wait for the first
+    gated.go.set()
+    for thread in threads:
+        thread.join(10)
+    assert gated.most == 1
+
+
 def test_missing_model_path_names_make_model(tmp_path):
     with pytest.raises(ModelUnavailable, match="make model"):
         load_engine(make_settings(tmp_path, rembg_model_path=tmp_path / "absent.onnx"))

@@ -60,6 +60,12 @@ def test_the_file_is_well_formed_for_strict_readers():
     assert kinds == [b"IHDR", b"IDAT", b"IEND"]
 
 
+@pytest.mark.parametrize("size", [(0, 5), (5, 0)])
+def test_an_image_without_pixels_is_refused(size):
+    with pytest.raises(ValueError, match="at least one pixel"):
+        encode_png(Image.new("RGB", size))
+
+
 @pytest.mark.parametrize("mode", ["P", "CMYK", "I;16", "LA"])
 def test_other_modes_are_refused(mode):
     with pytest.raises(ValueError, match="L, RGB or RGBA"):

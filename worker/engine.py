@@ -126,16 +126,32 @@ class Engine:
 
 
 class RembgEngine(Engine):
-    """A rembg model of a family this module does not prepare itself: rembg's own session and predict."""
+    """A rembg model of a family this module does not prepare itself: rembg's own session and
+    predict, with only its onnxruntime run taken in turn."""
 
     def __init__(self, rembg_session, model_name: str, threads: int):
-        self.rembg_session, self.session = rembg_session, rembg_session.inner_session
-        self.model_name, self.threads, self.family = model_name, threads, None
-        self._lock = threading.Lock()
+        self.session, self.model_name, self.threads = rembg_session.inner_session, model_name, threads
+        self.family = None
+        rembg_session.inner_session = _TakenInTurn(self.session)
+        self.rembg_session = rembg_session
 
     def predict_mask(self, image: Image.Image) -> Image.Image:
-        with self._lock, np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"):
             return self.rembg_session.predict(image)[0]
+
+
+class _TakenInTurn:
+    """An onnxruntime session whose runs wait for each other."""
+
+    def __init__(self, session: ort.InferenceSession):
+        self._session, self._lock = session, threading.Lock()
+
+    def __getattr__(self, name: str):
+        return getattr(self._session, name)
+
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return self._session.run(*args, **kwargs)
 
 
 def model_input(image: Image.Image, family: Family) -> np.ndarray:

@@ -38,6 +38,8 @@ def encode_png(image: Image.Image) -> bytes:
     """An 8-bit greyscale, RGB or RGBA image as a PNG file."""
     if image.mode not in COLOR_TYPES:
         raise ValueError(f"encode_png takes L, RGB or RGBA images, not {image.mode}")
+    if not image.width or not image.height:
+        raise ValueError("a PNG has at least one pixel")
     pixels = np.asarray(image)
     height, width = pixels.shape[:2]
     rows = pixels.reshape(height, -1)
@@ -57,7 +59,7 @@ def deflate(data: memoryview) -> bytes:
     pool, workers = _threads()
     slices = max(1, min(workers, len(data) // MIN_SLICE))
     step = -(-len(data) // slices)
-    bounds = [(start, min(start + step, len(data))) for start in range(0, len(data), step)] or [(0, 0)]
+    bounds = [(start, min(start + step, len(data))) for start in range(0, len(data), step)]
     last = len(bounds) - 1
 
     def compress(index: int) -> bytes:
