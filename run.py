@@ -15,37 +15,29 @@ import threading
 
 from waitress.server import create_server
 
-from core import accounts, migrations
-from core.bootstrap import load_or_exit, start
+from core import accounts
+from core.bootstrap import APPLY, load_or_exit, open_runtime, start
 from core.errors import CutoutError
-from core.models import User
-from core.passwords import generate_password
-from core.queue import open_queue
 from core.settings import Settings
-from core.storage import Storage
 
 logger = logging.getLogger("cutout")
 
-DEFAULT_ADMIN_EMAIL = "admin@cutout.local"
 PANEL_THREADS = 8
 
 
 def ensure_admin(settings: Settings) -> None:
-    """On the first run, create an admin (ADMIN_EMAIL/ADMIN_PASSWORD, or a printed one-time password)."""
-    if User.select().where(User.is_admin == True).exists():  # noqa: E712 - peewee expression
+    """On the first run, make an admin (ADMIN_EMAIL/ADMIN_PASSWORD, or a printed one-time password)."""
+    made = accounts.ensure_admin(settings.admin_email or None, settings.admin_password or None)
+    if made is None:
         return
-    email = settings.admin_email or DEFAULT_ADMIN_EMAIL
-    password = settings.admin_password or generate_password()
-    existing = User.get_or_none(User.email == accounts.normalize_email(email))
-    user = existing or accounts.register_email_user(email, password)
-    accounts.promote_to_admin(user.id)
-    if existing:
+    email = made.user.email
+    if not made.created:
         print(f"\n  {email} is now an admin.\n", flush=True)
-    elif settings.admin_password:
+    elif made.generated_password is None:
         print(f"\n  Admin created: {email} (password from ADMIN_PASSWORD)\n", flush=True)
     else:
         # Printed to the terminal once, never logged.
-        print(f"\n  Admin created: {email}\n  One-time password: {password}\n"
+        print(f"\n  Admin created: {email}\n  One-time password: {made.generated_password}\n"
               f"  Sign in at {settings.public_url}/admin/login and change it.\n", flush=True)
 
 
@@ -99,14 +91,11 @@ def wait_for_signal() -> None:
 
 
 def main() -> int:
-    settings = load_or_exit()
-    start(settings)
+    settings = start(load_or_exit(), schema=APPLY)
     try:
-        applied = migrations.migrate()
-        if applied:
-            logger.info("applied migrations: %s", ", ".join(applied))
         ensure_admin(settings)
-        queue, storage, stop = open_queue(settings), Storage(settings.storage_dir), threading.Event()
+        runtime, stop = open_runtime(settings), threading.Event()
+        queue, storage = runtime.queue, runtime.storage
         workers = start_workers(settings, queue, storage, stop)
     except CutoutError as exc:
         print(f"cannot start: {exc}", file=sys.stderr)

@@ -11,11 +11,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from admin_panel import api, api_admin, auth, csrf, health, openapi, pages, web
 from admin_panel.errors import register_error_handlers
-from admin_panel.extensions import Services
+from admin_panel.extensions import PanelRuntime
 from admin_panel.limiter import LoginLimiter
 from core import tokens
 from core.bootstrap import start
-from core.db import db
+from core.db import enter_scope, exit_scope
 from core.queue import JobQueue, open_queue
 from core.settings import Settings
 from core.storage import Storage
@@ -36,11 +36,12 @@ SECURITY_HEADERS = {
 def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None,
                storage: Storage | None = None, limiter: LoginLimiter | None = None,
                keep_connections: bool = False, waiting_requests: int = 2) -> Flask:
-    """Build the app. Without settings it loads them and binds the database (core.bootstrap);
-    with settings the caller has bound the database. Queue and storage may be shared with
-    worker threads in the same process. `keep_connections` lets each thread keep its database
-    connection between requests: only for servers with a fixed set of threads (gunicorn
-    gthread), since a thread-per-request server would leak one connection per thread.
+    """Build the app. Without settings it starts the process (core.bootstrap: settings, logging,
+    the database, and a refusal while migrations are pending); with settings the caller has.
+    Queue and storage may be shared with worker threads in the same process.
+    `keep_connections` lets each thread keep its database connection between requests: only for
+    servers with a fixed set of threads (gunicorn gthread, waitress), since a thread-per-request
+    server would leak one connection per thread.
     `waiting_requests`: how many requests at once may hold a server thread while they wait for
     a job to finish (GET /api/v1/jobs/<id>?wait=); half the server's threads leaves the rest
     to everyone else."""
@@ -62,10 +63,10 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=secure,
     )
-    app.extensions["cutout"] = Services(settings=settings, queue=queue or open_queue(settings),
-                                        storage=storage or Storage(settings.storage_dir),
-                                        limiter=limiter or LoginLimiter(),
-                                        waiters=threading.BoundedSemaphore(max(1, waiting_requests)))
+    app.extensions["cutout"] = PanelRuntime(settings=settings, queue=queue or open_queue(settings),
+                                            storage=storage or Storage(settings.storage_dir),
+                                            limiter=limiter or LoginLimiter(),
+                                            waiters=threading.BoundedSemaphore(max(1, waiting_requests)))
     register_error_handlers(app)
     for blueprint in (auth.bp, api.bp, api_admin.bp, openapi.bp, health.bp, pages.bp, web.bp):
         app.register_blueprint(blueprint)
@@ -77,17 +78,14 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
 
 
 def _open_database() -> None:
-    if request.endpoint != "static" and db.is_closed():
-        db.connect(reuse_if_open=True)
+    if request.endpoint != "static":
+        g.database_opened = enter_scope()
 
 
 def _close_database(exc: BaseException | None, keep: bool) -> None:
-    # Hands a pooled PostgreSQL connection back to the pool after the request (the pool checks
-    # it with a round trip on the next check-out). A kept connection saves that round trip; after
-    # an error it is handed back all the same, so a broken one is discarded by the pool.
-    failed = exc is not None or g.get("request_failed", False)
-    if (failed or not keep) and not db.is_closed() and not db.in_transaction():
-        db.close()
+    if "database_opened" in g:
+        failed = exc is not None or g.get("request_failed", False)
+        exit_scope(g.database_opened, failed=failed, keep=keep)
 
 
 def _finish(response, secure: bool):

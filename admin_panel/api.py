@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest
 
 from admin_panel.auth import identity, sign_in, token_required
-from admin_panel.errors import error_response
 from admin_panel.extensions import services
 from admin_panel.schemas import entry_json, job_json, page_json, user_json
 from core import accounts, billing, jobs, tokens
-from core.errors import JobNotReady
+from core.enums import JobSource
 from core.options import parse_options
 
 logger = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def create_job():
     data = upload.read()
     svc = services()
     job = jobs.submit_job(_user_id(), data, options, settings=svc.settings, storage=svc.storage,
-                          queue=svc.queue, source="api", input_name=(upload.filename or "").replace("\x00", ""))
+                          queue=svc.queue, source=JobSource.API, input_name=(upload.filename or "").replace("\x00", ""))
     response = jsonify({"id": job.id, "status": job.status, "price": job.price})
     response.headers["Location"] = f"{bp.url_prefix}/jobs/{job.id}"
     return response, 202
@@ -159,15 +159,17 @@ def get_job(job_id: str):
 @bp.get("/jobs/<job_id>/result")
 @token_required
 def job_result(job_id: str):
-    """The finished image with its content type; 409 until the job is done."""
-    job = jobs.get_job(job_id, _user_id())
-    if job.status != "done" or not job.output_key:
-        raise JobNotReady(f"The job is {job.status}; the result exists only when it is done.")
-    storage = services().storage
-    if not storage.exists(job.output_key):
-        return error_response("result_gone", "The result's file is no longer kept.", 410)
-    response = Response(storage.get(job.output_key), mimetype=job.output_content_type or "application/octet-stream")
+    """The finished image with its content type; 409 until the job is done, 410 once purged."""
+    result = jobs.result_file(job_id, services().storage, _user_id())
+    response = Response(result.data, mimetype=result.content_type)
     if request.args.get("download"):
-        extension = job.output_key.rsplit(".", 1)[-1]
-        response.headers["Content-Disposition"] = f'attachment; filename="cutout-{job.id[:8]}.{extension}"'
+        response.headers["Content-Disposition"] = attachment(result.filename)
     return response
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition for a download; a name beyond ASCII goes in RFC 6266's filename*."""
+    if filename.isascii():
+        return f'attachment; filename="{filename}"'
+    fallback = filename.encode("ascii", "replace").decode().replace("?", "_")
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"

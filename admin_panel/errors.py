@@ -28,6 +28,7 @@ STATUS: dict[type[e.CutoutError], int] = {
     e.JobNotFound: 404,
     e.JobNotReady: 409,
     e.InvalidJobState: 409,
+    e.ResultGone: 410,
     e.ImageTooLarge: 413,
     e.InvalidImage: 415,
     e.TooManyJobs: 429,

@@ -9,24 +9,21 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from admin_panel.limiter import LoginLimiter
-from core.queue import JobQueue
-from core.settings import Settings
-from core.storage import Storage
+from core.bootstrap import Runtime
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class Services:
-    settings: Settings
-    queue: JobQueue
-    storage: Storage
-    limiter: LoginLimiter
-    # Requests allowed to hold their server thread while they wait for a job (`?wait=`).
+@dataclass(frozen=True)
+class PanelRuntime(Runtime):
+    """The process's runtime plus what only the panel keeps: the sign-in limiter, and the slots of
+    requests that may hold their server thread while they wait for a job (`?wait=`)."""
+
+    limiter: LoginLimiter = field(default_factory=LoginLimiter)
     waiters: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(2))
 
 
-def services() -> Services:
+def services() -> PanelRuntime:
     """The current app's services (set by create_app)."""
     return current_app.extensions["cutout"]
 

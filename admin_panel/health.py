@@ -10,21 +10,13 @@ from flask import Blueprint, Response, jsonify
 from admin_panel.errors import error_response
 from admin_panel.extensions import queue_depth, services
 from core import stats
-from core.db import db
+from core.db import is_reachable
+from core.enums import JobStatus
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("ops", __name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
-
-def _database_ok() -> bool:
-    try:
-        db.execute_sql("SELECT 1").fetchone()
-        return True
-    except Exception as exc:  # any driver error means "not reachable"
-        logger.warning("health check: database unreachable: %s", exc)
-        return False
 
 
 def _queue_ok() -> bool:
@@ -38,7 +30,7 @@ def _queue_ok() -> bool:
 @bp.get("/healthz")
 def healthz():
     """200 when the database and the queue answer, else 503."""
-    checks = {"database": "ok" if _database_ok() else "unreachable",
+    checks = {"database": "ok" if is_reachable() else "unreachable",
               "queue": "ok" if _queue_ok() else "unreachable"}
     if all(v == "ok" for v in checks.values()):
         return jsonify({"status": "ok", **checks})
@@ -57,8 +49,7 @@ def render_metrics() -> str:
     """The exposition text of every metric."""
     lines = ["# HELP cutout_jobs Jobs by status.", "# TYPE cutout_jobs gauge"]
     counts = stats.jobs_by_status()
-    for status in ("queued", "processing", "done", "failed", "cancelled", *sorted(set(counts) - {
-            "queued", "processing", "done", "failed", "cancelled"})):
+    for status in (*JobStatus, *sorted(set(counts) - set(JobStatus))):
         lines.append(f'cutout_jobs{{status="{_label(status)}"}} {counts.get(status, 0)}')
     histogram = stats.processing_histogram()
     lines += ["# HELP cutout_job_processing_seconds Time from start to finish of done jobs.",

@@ -11,10 +11,11 @@ from werkzeug.exceptions import BadRequest, NotFound
 
 from admin_panel import csrf
 from admin_panel.api import page_arg
-from admin_panel.api_admin import JOB_STATUSES, MAX_ADJUSTMENT, status_arg
+from admin_panel.api_admin import JOB_STATUSES, status_arg
 from admin_panel.auth import admin_required, page_identity
 from admin_panel.extensions import queue_depth, services
 from core import accounts, billing, jobs, stats
+from core.enums import Bucket, EntryKind
 from core.errors import CutoutError
 
 logger = logging.getLogger(__name__)
@@ -80,12 +81,9 @@ def adjust_credits(user_id: int):
     except ValueError:
         flash("The amount must be a whole number (negative to take credits).", "error")
         return _back_to_user(user_id)
-    if abs(amount) > MAX_ADJUSTMENT:
-        flash("One adjustment can move at most a million credits.", "error")
-        return _back_to_user(user_id)
     try:
         balance = billing.adjust_credits(user_id, amount, request.form.get("reason", ""),
-                                         request.form.get("bucket", "bonus"))
+                                         request.form.get("bucket", Bucket.BONUS))
     except CutoutError as exc:
         flash(exc.message, "error")
         return _back_to_user(user_id)
@@ -122,11 +120,10 @@ def job_list():
 def retry(job_id: str):
     """Charge a failed job again and queue it."""
     try:
-        job = jobs.retry_job(job_id)
+        job = jobs.retry_job(job_id, services().queue)
     except CutoutError as exc:
         flash(exc.message, "error")
     else:
-        jobs.publish_job(services().queue, job.id)
         flash(f"Job {job.id[:8]} is queued again.", "ok")
     return redirect(request.form.get("back") if request.form.get("back", "").startswith("/admin/")
                     else url_for("admin.job_list"))
@@ -136,7 +133,7 @@ def retry(job_id: str):
 def transactions():
     """The whole ledger, newest first."""
     kind = request.args.get("kind") or None
-    if kind not in (None, "signup_bonus", "topup", "charge", "refund", "adjustment"):
+    if kind is not None and kind not in tuple(EntryKind):
         raise BadRequest("Unknown kind.")
     return render_template("admin/transactions.html", page=billing.all_transactions(page_arg(), kind=kind),
                            kind=kind)

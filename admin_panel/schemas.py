@@ -7,6 +7,7 @@ from datetime import datetime
 
 from flask import url_for
 
+from core.enums import JobStatus
 from core.views import Balance, JobView, LedgerEntry, Page, UserView
 
 
@@ -47,7 +48,7 @@ def job_json(job: JobView) -> dict:
         "width": job.width,
         "height": job.height,
         "content_type": job.output_content_type,
-        "result_url": url_for("api.job_result", job_id=job.id) if job.status == "done" else None,
+        "result_url": url_for("api.job_result", job_id=job.id) if job.status == JobStatus.DONE else None,
         "created_at": _time(job.created_at),
         "started_at": _time(job.started_at),
         "finished_at": _time(job.finished_at),

@@ -15,8 +15,9 @@ from telegram.request import BaseRequest
 from bot import commands, payments, photos, settings_menu
 from bot.concurrency import PerChatUpdateProcessor
 from bot.delivery import ResultListener
-from bot.services import Services, language_of
+from bot.services import RUNTIME, language_of
 from bot.texts import text
+from core.bootstrap import Runtime
 from core.health import beat, heartbeat_path
 from core.queue import JobQueue, open_queue
 from core.settings import Settings
@@ -50,7 +51,7 @@ def build_application(settings: Settings, *, queue: JobQueue | None = None, stor
     if request is not None:
         builder = builder.request(request).get_updates_request(request)
     application = builder.build()
-    application.bot_data["services"] = Services(
+    application.bot_data[RUNTIME] = Runtime(
         settings=settings,
         queue=queue if queue is not None else open_queue(settings),
         storage=storage if storage is not None else Storage(settings.storage_dir),
@@ -68,11 +69,11 @@ async def post_init(application: Application) -> None:
         await commands.set_menus(application)
     except TelegramError as exc:  # a missing menu is cosmetic; the bot still works
         logger.warning("could not set the command menu: %s", exc)
-    services = application.bot_data["services"]
-    listener = ResultListener(application.bot, services, asyncio.get_running_loop())
+    runtime = application.bot_data[RUNTIME]
+    listener = ResultListener(application.bot, runtime, asyncio.get_running_loop())
     listener.start()
     application.bot_data[LISTENER] = listener
-    application.bot_data[HEARTBEAT] = asyncio.create_task(heartbeat(heartbeat_file(services.settings), listener))
+    application.bot_data[HEARTBEAT] = asyncio.create_task(heartbeat(heartbeat_file(runtime.settings), listener))
 
 
 async def heartbeat(path: Path, listener: ResultListener) -> None:
@@ -101,7 +102,7 @@ async def post_stop(application: Application) -> None:
 async def post_shutdown(application: Application) -> None:
     """Make sure the listener is stopped, then release the queue."""
     await post_stop(application)
-    await asyncio.to_thread(application.bot_data["services"].queue.close)
+    await asyncio.to_thread(application.bot_data[RUNTIME].queue.close)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -10,9 +10,9 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, CommandHandler, ContextTypes, MessageHandler, filters
 
-from bot.services import PRIVATE, current_user, language_of, off_loop, services
+from bot.services import PRIVATE, current_user, language_of, off_loop, register_person, services
 from bot.texts import CATALOGUE, text
-from core import accounts, billing, jobs, tokens
+from core import billing, jobs, tokens
 from core.errors import UserBlocked
 from core.views import JobView, LedgerEntry
 
@@ -40,18 +40,11 @@ def _usage(language: str, price: int) -> str:
     return text(language, "usage", price=price)
 
 
-def _register(update: Update, signup_bonus: int):
-    tg = update.effective_user
-    return accounts.register_telegram_user(
-        tg.id, username=tg.username, first_name=tg.first_name, last_name=tg.last_name,
-        language_code=tg.language_code, signup_bonus=signup_bonus)
-
-
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start: register once (with the signup bonus), greet with the balance and how to use the bot."""
     settings = services(context).settings
     language = language_of(update)
-    user, created = await off_loop(_register, update, settings.signup_bonus_credits)
+    user, created = await register_person(update, context)
     name = update.effective_user.first_name or user.display_name
     key = "start_new" if created else "start_again"
     await update.effective_message.reply_text(text(
@@ -104,17 +97,11 @@ async def history(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await update.effective_message.reply_text(history_text(language_of(update), recent, entries))
 
 
-def _cancel(user_id: int) -> list[JobView]:
-    waiting = [job for job in jobs.list_jobs(user_id, per_page=100).items if job.status == "queued"]
-    jobs.cancel_queued_jobs(user_id)
-    return [job for job in map(jobs.get_job, (job.id for job in waiting)) if job.status == "cancelled"]
-
-
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/cancel: cancel the photos still waiting in line and refund them."""
     language = language_of(update)
     user = await current_user(update, context)
-    cancelled = await off_loop(_cancel, user.id)
+    cancelled = await off_loop(jobs.cancel_queued_jobs, user.id)
     for job in cancelled:
         if job.status_message_id and job.chat_id:
             try:

@@ -11,21 +11,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import re
 import threading
 import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 
 from telegram import Bot, InputFile, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.services import Services, is_not_modified, with_connection
+from bot.services import is_not_modified, with_connection
 from bot.texts import text
 from core import accounts, jobs
-from core.errors import JobNotFound
+from core.bootstrap import Runtime
+from core.enums import JobStatus
+from core.errors import JobNotFound, ResultGone
 from core.queue import Reject
 from core.views import JobView
 
@@ -37,15 +37,6 @@ MAX_BACKOFF_SECONDS = 60.0
 # holds the listener, so it stays short; the trip round the queue spaces the retries out.
 MAX_HOLD_SECONDS = 5.0
 REASON_LENGTH = 200
-EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
-
-
-def result_filename(job: JobView) -> str:
-    """The result's file name from the original's: "photo.jpg" -> "photo-cutout.png"."""
-    stem = re.sub(r"[^\w.-]+", "_", Path(job.input_name or "photo").stem).strip("._")[:64] or "photo"
-    suffix = "mask" if job.options.mode == "mask" else "cutout"
-    extension = EXTENSIONS.get(job.output_content_type or "", job.options.extension)
-    return f"{stem}-{suffix}.{extension}"
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -56,13 +47,13 @@ def retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-async def send_result(bot: Bot, job: JobView, data: bytes, language: str) -> None:
+async def send_result(bot: Bot, job: JobView, result: jobs.ResultFile, language: str) -> None:
     """The result to the chat: a sticker, or a document (so a PNG keeps its transparency)."""
     reply = ReplyParameters(job.message_id, allow_sending_without_reply=True) if job.message_id else None
     if job.options.mode == "sticker":
-        await bot.send_sticker(job.chat_id, InputFile(data, filename=result_filename(job)), reply_parameters=reply)
+        await bot.send_sticker(job.chat_id, InputFile(result.data, filename=result.filename), reply_parameters=reply)
         return
-    await bot.send_document(job.chat_id, InputFile(data, filename=result_filename(job)),
+    await bot.send_document(job.chat_id, InputFile(result.data, filename=result.filename),
                             caption=text(language, "result_caption"), reply_parameters=reply,
                             disable_content_type_detection=True)
 
@@ -90,7 +81,7 @@ async def tell_failure(bot: Bot, job: JobView, message: str) -> None:
 class ResultListener:
     """Consumes `result_queue` in its own thread; started and stopped with the application."""
 
-    def __init__(self, bot: Bot, services: Services, loop: asyncio.AbstractEventLoop):
+    def __init__(self, bot: Bot, services: Runtime, loop: asyncio.AbstractEventLoop):
         self.bot = bot
         self.services = services
         self.loop = loop
@@ -150,13 +141,14 @@ class ResultListener:
             job = jobs.get_job(job_id)
         except JobNotFound:
             raise Reject(f"result event for unknown job {job_id}") from None
-        if job.chat_id is None or job.status not in ("processing", "done", "failed"):
+        if job.chat_id is None or job.status not in (JobStatus.PROCESSING, JobStatus.DONE, JobStatus.FAILED):
             return  # an API job, or one still queued or cancelled: nothing to say in a chat
         language = accounts.get_user(job.user_id).language
-        if job.status == "processing":
+        if job.status == JobStatus.PROCESSING:
             self._courtesy(job, text(language, "status_processing"))
-        elif job.status == "done":
-            self._deliver(job, lambda: send_result(self.bot, job, self.services.storage.get(job.output_key), language))
+        elif job.status == JobStatus.DONE:
+            storage = self.services.storage
+            self._deliver(job, lambda: send_result(self.bot, job, jobs.result_file(job.id, storage), language))
             self._courtesy(job, text(language, "status_done"))
         else:
             reason = (job.error or text(language, "failed_reason"))[:REASON_LENGTH]
@@ -169,7 +161,7 @@ class ResultListener:
             return
         try:
             self._call(send)
-        except (Forbidden, BadRequest, FileNotFoundError) as exc:
+        except (Forbidden, BadRequest, ResultGone) as exc:
             # Permanent: the user blocked the bot, the chat is gone, or the result was purged.
             logger.warning("job %s cannot be delivered to chat %s: %s", job.id, job.chat_id, exc)
             jobs.record_delivery(job.id, error=f"{type(exc).__name__}: {exc}"[:500])

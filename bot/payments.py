@@ -16,7 +16,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.services import PRIVATE, language_of, off_loop, services
+from bot.services import PRIVATE, language_of, off_loop, services, telegram_person
 from bot.texts import text
 from core import accounts, billing
 from core.errors import UserNotFound
@@ -125,13 +125,9 @@ async def precheckout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 def credit_payment(update: Update, credits: int, charge_id: str, signup_bonus: int) -> billing.TopUp:
-    """Add the paid credits once per Telegram charge id (a repeat credits nothing)."""
-    tg = update.effective_user
-    try:
-        user = accounts.get_user_by_telegram_id(tg.id)
-    except UserNotFound:  # paid without ever writing to us: the money is real, so is the account
-        user, _ = accounts.register_telegram_user(tg.id, username=tg.username, first_name=tg.first_name,
-                                                  language_code=tg.language_code, signup_bonus=signup_bonus)
+    """Add the paid credits once per Telegram charge id (a repeat credits nothing). A payer who never
+    wrote to us gets an account: the money is real, so is the account."""
+    user, _ = telegram_person(update, signup_bonus)
     return billing.top_up(user.id, credits, payment_id=charge_id, note=f"Telegram Stars ({charge_id})")
 
 

@@ -12,7 +12,6 @@ from telegram.ext import Application, ContextTypes, MessageHandler, filters
 from bot.payments import buy_markup
 from bot.services import (
     PRIVATE,
-    Services,
     current_user,
     download_limit,
     language_of,
@@ -22,6 +21,8 @@ from bot.services import (
 )
 from bot.texts import text
 from core import jobs
+from core.bootstrap import Runtime
+from core.enums import JobSource
 from core.errors import (
     CutoutError,
     ImageTooLarge,
@@ -57,13 +58,13 @@ class FileTooBig(Exception):
 async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A photo: cut out its largest size."""
     best = update.effective_message.photo[-1]
-    await start_job(update, context, Incoming(best.file_id, best.file_size, PHOTO_NAME))
+    await submit_photo(update, context, Incoming(best.file_id, best.file_size, PHOTO_NAME))
 
 
 async def image_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """An image sent as a file (full quality)."""
     document = update.effective_message.document
-    await start_job(update, context, Incoming(document.file_id, document.file_size, document.file_name or "image"))
+    await submit_photo(update, context, Incoming(document.file_id, document.file_size, document.file_name or "image"))
 
 
 async def not_an_image(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -76,7 +77,7 @@ async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await update.effective_message.reply_text(text(language_of(update), "unsupported"))
 
 
-async def start_job(update: Update, context: ContextTypes.DEFAULT_TYPE, incoming: Incoming) -> None:
+async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incoming: Incoming) -> None:
     """Check cheaply, answer at once, fetch the file, create the job, then publish it."""
     svc = services(context)
     language = language_of(update)
@@ -107,7 +108,7 @@ async def start_job(update: Update, context: ContextTypes.DEFAULT_TYPE, incoming
         # Edited before the publish, so a worker's "processing" is never overwritten by "queued".
         await status.edit_text(text(language, "status_queued", position=position))
     finally:
-        await off_loop(jobs.publish_job, svc.queue, job.id)  # the job is paid for: publish whatever the chat did
+        await off_loop(jobs.try_publish, svc.queue, job.id)  # the job is paid for: publish whatever the chat did
 
 
 def _refusal(user: UserView, incoming: Incoming, settings: Settings,
@@ -143,13 +144,12 @@ async def fetch(context: ContextTypes.DEFAULT_TYPE, file_id: str, limit: int) ->
     return data
 
 
-def create(svc: Services, user: UserView, data: bytes, message: Message, status: Message,
+def create(svc: Runtime, user: UserView, data: bytes, message: Message, status: Message,
            name: str) -> tuple[JobView, int]:
     """Create the job (charged, not yet published), remember its status message, and find its place in line."""
     job = jobs.create_job(user.id, data, user.options, settings=svc.settings,
-                          storage=svc.storage, source="telegram", chat_id=message.chat_id,
-                          message_id=message.message_id, input_name=name,
-                          max_in_flight=svc.settings.max_jobs_in_flight)
+                          storage=svc.storage, source=JobSource.TELEGRAM, chat_id=message.chat_id,
+                          message_id=message.message_id, input_name=name)
     jobs.set_status_message(job.id, status.message_id)
     return job, jobs.queue_position(job.id)
 

@@ -9,7 +9,6 @@ from telegram import Update
 
 from bot.app import build_application
 from bot.webhook import run_webhook, webhook_problem
-from core import migrations
 from core.bootstrap import load_or_exit, start
 
 logger = logging.getLogger(__name__)
@@ -24,10 +23,7 @@ def main() -> int:
     if settings.telegram_webhook_url and (problem := webhook_problem(settings)):
         print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    start(settings)
-    if pending := migrations.pending():
-        print(f"the database needs migrations ({', '.join(pending)}): run `python -m core migrate`", file=sys.stderr)
-        return 2
+    start(settings)  # exits with one line while migrations are pending
     application = build_application(settings)
     if settings.telegram_webhook_url:
         logger.info("starting the bot with a webhook")

@@ -6,25 +6,22 @@ import asyncio
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, filters
 
-from bot.texts import language_for
 from core import accounts
-from core.db import db, is_postgres
-from core.errors import UserNotFound
-from core.queue import JobQueue
+from core.bootstrap import Runtime
+from core.db import connection_scope
 from core.settings import Settings
-from core.storage import Storage
 from core.views import UserView
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+RUNTIME = "runtime"  # the key of the Runtime in bot_data
 # The official Bot API lets a bot download files up to 20 MB; a local Bot API server has no such cap.
 BOT_API_DOWNLOAD_LIMIT = 20 * 1024 * 1024
 OFFICIAL_API = "https://api.telegram.org/"
@@ -33,27 +30,14 @@ OFFICIAL_API = "https://api.telegram.org/"
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
 
-@dataclass(frozen=True)
-class Services:
-    settings: Settings
-    queue: JobQueue
-    storage: Storage
-
-
-def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
-    """The core services this application was built with."""
-    return context.application.bot_data["services"]
+def services(context: ContextTypes.DEFAULT_TYPE) -> Runtime:
+    """The runtime (settings, queue, storage) this application was built with."""
+    return context.application.bot_data[RUNTIME]
 
 
 def with_connection(func: Callable[..., T], *args, **kwargs) -> T:
-    """Call `func` in this thread with a database connection.
-
-    PostgreSQL: a pooled connection is checked out for the call only, so idle threads hold none.
-    SQLite: each thread keeps its own connection, as opening one costs more than most queries.
-    """
-    if not is_postgres():
-        return func(*args, **kwargs)
-    with db.connection_context():
+    """Call `func` in this thread within a database connection scope (core.db.connection_scope)."""
+    with connection_scope():
         return func(*args, **kwargs)
 
 
@@ -63,24 +47,27 @@ async def off_loop(func: Callable[..., T], /, *args, **kwargs) -> T:
 
 
 def language_of(update: Update) -> str:
-    """The catalogue language of the person behind an update."""
+    """The language of the person behind an update (core's rule, as stored on their account)."""
     user = update.effective_user
-    return language_for(user.language_code if user else None)
+    return accounts.language_for(user.language_code if user else None)
 
 
-def _find_or_register(update: Update, signup_bonus: int) -> UserView:
+def telegram_person(update: Update, signup_bonus: int) -> tuple[UserView, bool]:
+    """The account of the update's sender, registered on first contact and kept up to date (blocking)."""
     tg = update.effective_user
-    try:
-        return accounts.get_user_by_telegram_id(tg.id)
-    except UserNotFound:
-        return accounts.register_telegram_user(
-            tg.id, username=tg.username, first_name=tg.first_name, last_name=tg.last_name,
-            language_code=tg.language_code, signup_bonus=signup_bonus)[0]
+    return accounts.register_telegram_user(tg.id, username=tg.username, first_name=tg.first_name,
+                                           last_name=tg.last_name, language_code=tg.language_code,
+                                           signup_bonus=signup_bonus)
+
+
+async def register_person(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[UserView, bool]:
+    """telegram_person off the event loop: (user, created)."""
+    return await off_loop(telegram_person, update, services(context).settings.signup_bonus_credits)
 
 
 async def current_user(update: Update, context: ContextTypes.DEFAULT_TYPE) -> UserView:
     """The account of the update's sender; first contact registers it (with the signup bonus, once)."""
-    return await off_loop(_find_or_register, update, services(context).settings.signup_bonus_credits)
+    return (await register_person(update, context))[0]
 
 
 def download_limit(settings: Settings) -> int:

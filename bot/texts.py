@@ -262,12 +262,6 @@ RU: dict[str, str] = {
 CATALOGUE: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
 
 
-def language_for(code: str | None) -> str:
-    """The catalogue language for a Telegram language_code ("ru-RU" -> "ru"); English otherwise."""
-    code = (code or "").split("-")[0].lower()
-    return code if code in CATALOGUE else DEFAULT_LANGUAGE
-
-
 def text(language: str, key: str, /, **values: object) -> str:
     """The message `key` in `language` (English when that language lacks it), filled with `values`."""
     template = CATALOGUE.get(language, EN).get(key) or EN[key]

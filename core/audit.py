@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from core.enums import FINISHED, Bucket, EntryStatus, JobStatus
 from core.models import Job, Transaction, User
 
 
@@ -27,7 +28,7 @@ def check_ledger() -> list[Problem]:
             problems.append(Problem(row.user_id, f"ledger row {row.id}: balance_after {row.balance_after} "
                                                  f"but the {row.bucket} entries sum to {sums[key]}"))
     for user in User.select(User.id, User.bonus_credits, User.paid_credits):
-        for bucket, held in (("bonus", user.bonus_credits), ("paid", user.paid_credits)):
+        for bucket, held in ((Bucket.BONUS, user.bonus_credits), (Bucket.PAID, user.paid_credits)):
             if held < 0:
                 problems.append(Problem(user.id, f"{bucket} credits are negative ({held})"))
             if held != sums[(user.id, bucket)]:
@@ -43,13 +44,13 @@ def _job_problems() -> list[Problem]:
     pending: dict[str, int] = defaultdict(int)
     for row in Transaction.select().where(Transaction.job.is_null(False)):
         net[str(row.job_id)] += row.amount
-        pending[str(row.job_id)] += row.status == "pending"
+        pending[str(row.job_id)] += row.status == EntryStatus.PENDING
     for job in Job.select(Job.id, Job.user, Job.status, Job.price):
         job_id = str(job.id)
-        expected = 0 if job.status in ("failed", "cancelled") else -job.price
+        expected = 0 if job.status in (JobStatus.FAILED, JobStatus.CANCELLED) else -job.price
         if net[job_id] != expected:
             problems.append(Problem(job.user_id, f"job {job_id} ({job.status}) nets {net[job_id]} credits, "
                                                  f"expected {expected}"))
-        if pending[job_id] and job.status in ("done", "failed", "cancelled"):
+        if pending[job_id] and job.status in FINISHED:
             problems.append(Problem(job.user_id, f"job {job_id} is {job.status} but its charge is still pending"))
     return problems

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from peewee import IntegrityError
 
 from core.db import db, for_update
+from core.enums import Bucket, EntryKind, EntryStatus
 from core.errors import InsufficientCredits, InvalidAmount, ReasonRequired, UserNotFound
 from core.models import Transaction, User
 from core.views import Balance, LedgerEntry, Page, paginate
 
 logger = logging.getLogger(__name__)
 
-BUCKETS = {"bonus": User.bonus_credits, "paid": User.paid_credits}
+BUCKETS = {Bucket.BONUS: User.bonus_credits, Bucket.PAID: User.paid_credits}
 # Buckets are 32-bit columns on PostgreSQL: one move stays far below that, and a larger one is a
 # named error instead of the database's "integer out of range".
 MAX_MOVE = 1_000_000
@@ -44,7 +45,7 @@ def top_up(user_id: int, credits: int, payment_id: str, note: str | None = None)
         with db.atomic():
             if Transaction.select().where(Transaction.payment_id == payment_id).exists():
                 return TopUp(balance(user_id), credited=False)
-            move_credits(user_id, "paid", credits, "topup", payment_id=payment_id, note=note)
+            move_credits(user_id, Bucket.PAID, credits, EntryKind.TOPUP, payment_id=payment_id, note=note)
             return TopUp(balance(user_id), credited=True)
     except IntegrityError:
         # Another process credited the same payment between our check and insert.
@@ -52,19 +53,19 @@ def top_up(user_id: int, credits: int, payment_id: str, note: str | None = None)
         return TopUp(balance(user_id), credited=False)
 
 
-def adjust_credits(user_id: int, amount: int, reason: str, bucket: str = "bonus") -> Balance:
+def adjust_credits(user_id: int, amount: int, reason: str, bucket: str = Bucket.BONUS) -> Balance:
     """An admin's correction with a reason: positive adds to `bucket`, negative takes bonus first."""
     if not _whole(amount) or amount == 0:
         raise InvalidAmount("The adjustment must be a non-zero whole number of credits (at most a million).")
-    if bucket not in BUCKETS:
+    if not isinstance(bucket, str) or bucket not in BUCKETS:
         raise InvalidAmount("The bucket must be bonus or paid.")
     if not reason or not reason.strip():
         raise ReasonRequired("Say why the credits are adjusted.")
     with db.atomic():
         if amount > 0:
-            move_credits(user_id, bucket, amount, "adjustment", note=reason.strip())
+            move_credits(user_id, bucket, amount, EntryKind.ADJUSTMENT, note=reason.strip())
         else:
-            take_credits(user_id, -amount, "adjustment", note=reason.strip())
+            take_credits(user_id, -amount, EntryKind.ADJUSTMENT, note=reason.strip())
         return balance(user_id)
 
 
@@ -87,7 +88,7 @@ def all_transactions(page: int = 1, per_page: int = 50, kind: str | None = None)
 
 
 def move_credits(user_id: int, bucket: str, amount: int, kind: str, *, job=None, payment_id=None,
-                 note=None, status: str = "completed") -> Transaction:
+                 note=None, status: str = EntryStatus.COMPLETED) -> Transaction:
     """Add (or with a negative amount, take) credits in one bucket; never below zero. Call inside a transaction."""
     field = BUCKETS[bucket]
     query = (
@@ -104,7 +105,7 @@ def move_credits(user_id: int, bucket: str, amount: int, kind: str, *, job=None,
 
 
 def take_credits(user_id: int, amount: int, kind: str, *, job=None, note=None,
-                 status: str = "completed") -> list[Transaction]:
+                 status: str = EntryStatus.COMPLETED) -> list[Transaction]:
     """Take `amount` credits, bonus bucket first, never below zero. Call inside a transaction."""
     # The row lock makes the split exact; the guarded UPDATE keeps the buckets
     # non-negative whatever happens.
@@ -121,7 +122,7 @@ def take_credits(user_id: int, amount: int, kind: str, *, job=None, note=None,
         raise InsufficientCredits(f"This needs {amount} credit(s).")
     bonus_after, paid_after = rows[0]
     entries = []
-    for bucket, taken, after in (("bonus", from_bonus, bonus_after), ("paid", from_paid, paid_after)):
+    for bucket, taken, after in ((Bucket.BONUS, from_bonus, bonus_after), (Bucket.PAID, from_paid, paid_after)):
         if taken:
             entries.append(Transaction.create(user=user_id, kind=kind, amount=-taken, bucket=bucket,
                                               status=status, balance_after=after, job=job, note=note))

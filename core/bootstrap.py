@@ -1,13 +1,34 @@
-"""Start-up shared by every process: settings, logging, database."""
+"""Start-up shared by every process: settings, logging, the database and its schema, then the
+queue and storage the process runs on."""
 
 from __future__ import annotations
 
+import logging
 import sys
+from dataclasses import dataclass
 
+from core import migrations
 from core.db import connect_database
 from core.errors import SettingsError
 from core.logs import configure_logging
+from core.queue import JobQueue, open_queue
 from core.settings import Settings, load_settings
+from core.storage import Storage
+
+logger = logging.getLogger(__name__)
+
+# What start() does about pending migrations: `make run` and `python -m core migrate` apply them;
+# every other process refuses to run on a schema older than its code.
+APPLY, CHECK, SKIP = "apply", "check", "skip"
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The shared services a process runs on."""
+
+    settings: Settings
+    queue: JobQueue
+    storage: Storage
 
 
 def load_or_exit() -> Settings:
@@ -19,9 +40,23 @@ def load_or_exit() -> Settings:
         raise SystemExit(2) from None
 
 
-def start(settings: Settings | None = None) -> Settings:
-    """Load settings (unless given), configure logging and bind the database."""
+def start(settings: Settings | None = None, *, schema: str = CHECK) -> Settings:
+    """Load settings (unless given), configure logging, bind the database and apply or check its
+    migrations (`schema`: APPLY, CHECK or SKIP); a pending migration under CHECK is one clear line
+    on stderr and exit status 2."""
     settings = settings or load_or_exit()
     configure_logging(settings)
     connect_database(settings)
+    if schema == APPLY:
+        if applied := migrations.migrate():
+            logger.info("applied migrations: %s", ", ".join(applied))
+    elif schema == CHECK and (pending := migrations.pending()):
+        print(f"the database needs migrations ({', '.join(pending)}): run `python -m core migrate`",
+              file=sys.stderr)
+        raise SystemExit(2)
     return settings
+
+
+def open_runtime(settings: Settings) -> Runtime:
+    """The queue and storage of the settings (after start(); a forked server opens them per worker)."""
+    return Runtime(settings, open_queue(settings), Storage(settings.storage_dir))

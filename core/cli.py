@@ -7,10 +7,9 @@ import getpass
 import sys
 
 from core import accounts, audit, demo, migrations, retention
-from core.bootstrap import start
+from core.bootstrap import CHECK, SKIP, start
 from core.errors import CutoutError
 from core.health import is_fresh
-from core.models import User
 from core.storage import Storage
 
 
@@ -31,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "healthcheck":  # needs neither settings nor the database
         return 0 if is_fresh(args.heartbeat, args.max_age) else 1
-    settings = start()
+    settings = start(schema=SKIP if args.command == "migrate" else CHECK)
     try:
         return COMMANDS[args.command](args, settings)
     except CutoutError as exc:
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def _migrate(args, settings) -> int:
+def _migrate(args, settings) -> int:  # start() skipped the schema check for this command
     applied = migrations.migrate()
     print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "database is up to date")
     return 0
@@ -47,20 +46,16 @@ def _migrate(args, settings) -> int:
 
 def _create_admin(args, settings) -> int:
     email = accounts.normalize_email(args.email)
-    existing = User.get_or_none(User.email == email)
-    if existing:
-        accounts.promote_to_admin(existing.id)
-        print(f"{email} is now an admin")
-        return 0
-    password = settings.admin_password or getpass.getpass(f"Password for {email}: ")
-    user = accounts.register_email_user(email, password)
-    accounts.promote_to_admin(user.id)
-    print(f"created admin {email}")
+    password = settings.admin_password or None
+    if password is None and not accounts.email_registered(email):
+        password = getpass.getpass(f"Password for {email}: ")
+    admin, created = accounts.create_admin(email, password)
+    print(f"created admin {admin.email}" if created else f"{admin.email} is now an admin")
     return 0
 
 
 def _seed_demo(args, settings) -> int:
-    for user in demo.seed_demo(settings.signup_bonus_credits, settings.price_per_image):
+    for user in demo.seed_demo(settings, Storage(settings.storage_dir)):
         print(f"user {user.id} {user.display_name}: {user.balance.bonus} bonus + {user.balance.paid} paid credits")
     return 0
 
@@ -73,7 +68,7 @@ def _check_ledger(args, settings) -> int:
         users = sorted({p.user_id for p in problems})
         print(f"ledger check FAILED for {len(users)} user(s): {', '.join(map(str, users))}")
         return 1
-    print(f"ledger OK for {User.select().count()} user(s)")
+    print(f"ledger OK for {accounts.count_users()} user(s)")
     return 0
 
 

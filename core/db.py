@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -59,3 +61,45 @@ def for_update(query):
     """Lock the selected rows where the database can (PostgreSQL); SQLite's IMMEDIATE
     transactions already serialise writers."""
     return query.for_update() if getattr(db.obj, "for_update", False) else query
+
+
+def is_reachable() -> bool:
+    """True when the database answers a trivial query."""
+    try:
+        db.execute_sql("SELECT 1").fetchone()
+        return True
+    except Exception as exc:  # any driver error means "not reachable"
+        logger.warning("database unreachable: %s", exc)
+        return False
+
+
+def enter_scope() -> bool:
+    """Open this thread's connection if it is closed; True if this call opened it."""
+    if not db.is_closed():
+        return False
+    db.connect(reuse_if_open=True)
+    return True
+
+
+def exit_scope(opened: bool, *, failed: bool = False, keep: bool = False) -> None:
+    """End a unit of work. A pooled PostgreSQL connection goes back to the pool (an idle thread
+    holds none) unless `keep` (a server's fixed threads keep theirs and save the pool's check on
+    the next check-out); after a failure it goes back all the same, so a broken one is dropped.
+    A SQLite connection stays with its thread: opening one costs more than most queries."""
+    if db.is_closed() or db.in_transaction():
+        return
+    if failed or (opened and is_postgres() and not keep):
+        db.close()
+
+
+@contextmanager
+def connection_scope(keep: bool = False) -> Iterator[None]:
+    """A database connection for one unit of work: a handler call, a queue message, a request."""
+    opened, failed = enter_scope(), False
+    try:
+        yield
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        exit_scope(opened, failed=failed, keep=keep)

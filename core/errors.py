@@ -92,6 +92,12 @@ class JobNotReady(CutoutError):
     code = "job_not_ready"
 
 
+class ResultGone(CutoutError):
+    """The job is done, but its file is no longer kept (purged)."""
+
+    code = "result_gone"
+
+
 class InvalidJobState(CutoutError):
     """The job is not in a state that allows this."""
 

@@ -1,18 +1,18 @@
-"""Jobs: submit (charge + create in one transaction), run, finish, fail with refund, cancel."""
+"""Jobs: submit (charge + create in one transaction), read, wait, run, finish, fail with refund,
+cancel, retry, and the result file. The sweeper's queries are in core.sweeps."""
 
 from __future__ import annotations
 
 import logging
 import time
 import uuid
-from datetime import timedelta
-
-from peewee import fn
+from dataclasses import dataclass
 
 from core import billing
 from core.accounts import require_active
 from core.db import db
-from core.errors import InvalidJobState, JobNotFound, QueueUnavailable, TooManyJobs
+from core.enums import ACTIVE, FINISHED, EntryKind, EntryStatus, JobSource, JobStatus
+from core.errors import InvalidJobState, JobNotFound, JobNotReady, QueueUnavailable, ResultGone, TooManyJobs
 from core.images import inspect_image
 from core.models import Job, Transaction, utcnow
 from core.options import JobOptions, parse_options
@@ -22,19 +22,26 @@ from core.views import JobView, Page, paginate
 
 logger = logging.getLogger(__name__)
 
-ACTIVE = ("queued", "processing")
-FINISHED = ("done", "failed", "cancelled")
 # How often a waiting caller reads the job's status (one indexed read): often while the job is
 # processing, so the answer follows its end closely; seldom while it is still queued behind
 # others, which may take minutes (reading every 20 ms then cost the panel 60 ms of CPU per photo).
-WAIT_INTERVALS = {"queued": 0.25, "processing": 0.02}
+WAIT_INTERVALS = {JobStatus.QUEUED: 0.25, JobStatus.PROCESSING: 0.02}
+
+
+@dataclass(frozen=True)
+class ResultFile:
+    """A finished job's file, as every front end sends it."""
+
+    data: bytes
+    content_type: str
+    filename: str
 
 
 def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, settings: Settings,
-               storage: Storage, source: str = "api", chat_id: int | None = None,
-               message_id: int | None = None, input_name: str | None = None,
-               max_in_flight: int | None = None) -> JobView:
-    """Check the image, store it, and in ONE transaction reserve the price and create the job."""
+               storage: Storage, source: str = JobSource.API, chat_id: int | None = None,
+               message_id: int | None = None, input_name: str | None = None) -> JobView:
+    """Check the image, store it, and in ONE transaction reserve the price and create the job;
+    TooManyJobs past MAX_JOBS_IN_FLIGHT queued or processing jobs, whichever front end asks."""
     require_active(user_id)
     options = options if isinstance(options, JobOptions) else parse_options(options)
     info = inspect_image(data, settings.max_upload_bytes, settings.max_pixels)
@@ -49,9 +56,11 @@ def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, 
                              input_name=(input_name or "")[:255] or None, input_bytes=len(data),
                              width=info.width, height=info.height)
             # The user's row is locked, so the count below cannot race another submit.
-            billing.take_credits(user_id, settings.price_per_image, "charge", job=job.id, status="pending")
-            if max_in_flight is not None and Job.in_flight(user_id).count() > max_in_flight:
-                raise TooManyJobs(f"You already have {max_in_flight} photos in progress; wait for one to finish.")
+            billing.take_credits(user_id, settings.price_per_image, EntryKind.CHARGE, job=job.id,
+                                 status=EntryStatus.PENDING)
+            limit = settings.max_jobs_in_flight
+            if Job.in_flight(user_id).count() > limit:
+                raise TooManyJobs(f"You already have {limit} photos in progress; wait for one to finish.")
     except BaseException:
         storage.delete(key)
         raise
@@ -59,8 +68,9 @@ def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, 
     return get_job(job_id)
 
 
-def publish_job(queue, job_id: str) -> bool:
-    """Publish a committed job to the input queue; on failure log it and leave it to the sweeper."""
+def try_publish(queue, job_id: str) -> bool:
+    """Publish a committed job to the input queue; False (logged) when the queue cannot take it
+    now, and the sweeper publishes it later. Unlike JobQueue.publish_job, it never raises."""
     try:
         queue.publish_job(str(job_id))
         return True
@@ -73,7 +83,7 @@ def submit_job(user_id: int, data: bytes, options, *, settings: Settings, storag
                **kwargs) -> JobView:
     """create_job, then publish it after the commit."""
     job = create_job(user_id, data, options, settings=settings, storage=storage, **kwargs)
-    publish_job(queue, job.id)
+    try_publish(queue, job.id)
     return job
 
 
@@ -138,15 +148,15 @@ def all_jobs(status: str | None = None, page: int = 1, per_page: int = 50) -> Pa
 def queue_position(job_id) -> int:
     """1 for the next queued job, 0 when the job is not queued."""
     job = _job(job_id)
-    if job.status != "queued":
+    if job.status != JobStatus.QUEUED:
         return 0
-    return Job.select().where(Job.status == "queued", Job.created_at <= job.created_at).count()
+    return Job.select().where(Job.status == JobStatus.QUEUED, Job.created_at <= job.created_at).count()
 
 
 def start_job(job_id) -> JobView | None:
     """Mark a job processing and count the attempt; None when it is already finished."""
     with db.atomic():
-        updated = (Job.update(status="processing", attempts=Job.attempts + 1, started_at=utcnow())
+        updated = (Job.update(status=JobStatus.PROCESSING, attempts=Job.attempts + 1, started_at=utcnow())
                    .where(Job.id == _job(job_id).id, Job.status.in_(ACTIVE)).execute())
     return get_job(job_id) if updated else None
 
@@ -154,7 +164,7 @@ def start_job(job_id) -> JobView | None:
 def requeue_job(job_id, error: str | None = None) -> bool:
     """Put a processing job back in line (a transient failure or a shutdown)."""
     with db.atomic():
-        return bool(Job.update(status="queued", error=error, queued_at=utcnow())
+        return bool(Job.update(status=JobStatus.QUEUED, error=error, queued_at=utcnow())
                     .where(Job.id == _job(job_id).id, Job.status.in_(ACTIVE)).execute())
 
 
@@ -162,19 +172,20 @@ def complete_job(job_id, *, output_key: str, content_type: str) -> bool:
     """Mark a job done and make its charge final; False (and nothing changed) if already finished."""
     job = _job(job_id)
     with db.atomic():
-        updated = (Job.update(status="done", output_key=output_key, output_content_type=content_type,
+        updated = (Job.update(status=JobStatus.DONE, output_key=output_key, output_content_type=content_type,
                               error=None, finished_at=utcnow())
                    .where(Job.id == job.id, Job.status.in_(ACTIVE)).execute())
         if updated:
-            (Transaction.update(status="completed")
-             .where(Transaction.job == job.id, Transaction.kind == "charge", Transaction.status == "pending")
+            (Transaction.update(status=EntryStatus.COMPLETED)
+             .where(Transaction.job == job.id, Transaction.kind == EntryKind.CHARGE,
+                    Transaction.status == EntryStatus.PENDING)
              .execute())
     return bool(updated)
 
 
 def fail_job(job_id, error: str) -> bool:
     """Mark a job failed and refund its charge exactly once; False if it was already finished."""
-    return _close_with_refund(job_id, "failed", error)
+    return _close_with_refund(job_id, JobStatus.FAILED, error)
 
 
 def _close_with_refund(job_id, status: str, error: str | None, closable: tuple[str, ...] = ACTIVE) -> bool:
@@ -184,34 +195,49 @@ def _close_with_refund(job_id, status: str, error: str | None, closable: tuple[s
                    .where(Job.id == job.id, Job.status.in_(closable)).execute())
         if not updated:
             return False
-        charges = list(Transaction.select().where(Transaction.job == job.id, Transaction.kind == "charge",
-                                                  Transaction.status == "pending"))
+        charges = list(Transaction.select().where(Transaction.job == job.id, Transaction.kind == EntryKind.CHARGE,
+                                                  Transaction.status == EntryStatus.PENDING))
         for charge in charges:
-            billing.move_credits(job.user_id, charge.bucket, -charge.amount, "refund", job=job.id,
+            billing.move_credits(job.user_id, charge.bucket, -charge.amount, EntryKind.REFUND, job=job.id,
                                  note=f"Refund: job {status}")
-            Transaction.update(status="refunded").where(Transaction.id == charge.id).execute()
+            Transaction.update(status=EntryStatus.REFUNDED).where(Transaction.id == charge.id).execute()
     logger.info("job %s %s and refunded", job.id, status)
     return True
 
 
-def cancel_queued_jobs(user_id: int) -> int:
-    """Cancel the user's jobs still waiting in line and refund them; return how many."""
-    ids = [job.id for job in Job.select(Job.id).where(Job.user == user_id, Job.status == "queued")]
+def cancel_queued_jobs(user_id: int) -> list[JobView]:
+    """Cancel the user's jobs still waiting in line and refund them; return the cancelled jobs."""
+    waiting = Job.select(Job.id).where(Job.user == user_id, Job.status == JobStatus.QUEUED).order_by(Job.created_at)
     # Only while still queued: a worker may have started one since the SELECT.
-    return sum(_close_with_refund(job_id, "cancelled", "Cancelled by the user", ("queued",)) for job_id in ids)
+    cancelled = [job.id for job in waiting
+                 if _close_with_refund(job.id, JobStatus.CANCELLED, "Cancelled by the user", (JobStatus.QUEUED,))]
+    return [get_job(job_id) for job_id in cancelled]
 
 
-def retry_job(job_id) -> JobView:
-    """Put a failed job back in line, charging its price again (admin)."""
+def retry_job(job_id, queue) -> JobView:
+    """Put a failed job back in line, charging its price again, and publish it (admin)."""
     job = _job(job_id)
     with db.atomic():
         # The failure was delivered; the new result must be delivered too.
-        if not Job.update(status="queued", error=None, attempts=0, queued_at=utcnow(), finished_at=None,
+        if not Job.update(status=JobStatus.QUEUED, error=None, attempts=0, queued_at=utcnow(), finished_at=None,
                           delivered_at=None, delivery_error=None) \
-                .where(Job.id == job.id, Job.status == "failed").execute():
+                .where(Job.id == job.id, Job.status == JobStatus.FAILED).execute():
             raise InvalidJobState("Only a failed job can be retried.")
-        billing.take_credits(job.user_id, job.price, "charge", job=job.id, status="pending")
+        billing.take_credits(job.user_id, job.price, EntryKind.CHARGE, job=job.id, status=EntryStatus.PENDING)
+    try_publish(queue, job.id)
     return get_job(job_id)
+
+
+def result_file(job_id, storage: Storage, user_id: int | None = None) -> ResultFile:
+    """A done job's file (get_job's rules); JobNotReady before it is done, ResultGone once purged."""
+    job = get_job(job_id, user_id)
+    if job.status != JobStatus.DONE or not job.output_key:
+        raise JobNotReady(f"The job is {job.status}; the result exists only when it is done.")
+    try:
+        data = storage.get(job.output_key)
+    except FileNotFoundError:
+        raise ResultGone("The result's file is no longer kept.") from None
+    return ResultFile(data, job.output_content_type or job.options.content_type, job.result_filename)
 
 
 def set_status_message(job_id, message_id: int) -> None:
@@ -224,55 +250,3 @@ def record_delivery(job_id, error: str | None = None) -> bool:
     with db.atomic():
         return bool(Job.update(delivered_at=utcnow(), delivery_error=error)
                     .where(Job.id == _job(job_id).id, Job.delivered_at.is_null()).execute())
-
-
-def _stuck_since(older_than_seconds: int):
-    cutoff = utcnow() - timedelta(seconds=older_than_seconds)
-    return ((Job.status == "queued") & (Job.queued_at < cutoff)
-            | (Job.status == "processing") & (Job.started_at < cutoff))
-
-
-def stuck_jobs(older_than_seconds: int) -> list[str]:
-    """Jobs queued or processing for longer than the timeout (a lost publish, a dead worker)."""
-    query = Job.select(Job.id).where(_stuck_since(older_than_seconds))
-    return [str(job.id) for job in query]
-
-
-def claim_stuck_job(job_id, older_than_seconds: int) -> bool:
-    """Like mark_republished, but only if the job is still stuck: of several sweepers (or a
-    sweeper and a worker) at most one wins, so a job is not published twice needlessly."""
-    with db.atomic():
-        return bool(Job.update(status="queued", queued_at=utcnow())
-                    .where(Job.id == _job(job_id).id, _stuck_since(older_than_seconds)).execute())
-
-
-def mark_republished(job_id) -> None:
-    """Reset the sweeper's clock of a job that was published again."""
-    with db.atomic():
-        Job.update(status="queued", queued_at=utcnow()).where(Job.id == _job(job_id).id,
-                                                             Job.status.in_(ACTIVE)).execute()
-
-
-def _undelivered_since(older_than_seconds: int):
-    now = utcnow()
-    cutoff = now - timedelta(seconds=older_than_seconds)
-    return (Job.chat_id.is_null(False) & Job.status.in_(("done", "failed")) & Job.delivered_at.is_null()
-            & (Job.finished_at < cutoff) & (Job.finished_at > now - timedelta(days=1)) & (Job.queued_at < cutoff))
-
-
-def claim_undelivered_jobs(older_than_seconds: int) -> list[str]:
-    """Finished jobs of a chat with no delivery recorded long after they ended (a lost result
-    event), from the last day, each claimed so that of several sweepers one publishes it again."""
-    claimed = []
-    for job in Job.select(Job.id).where(_undelivered_since(older_than_seconds)):
-        with db.atomic():
-            if Job.update(queued_at=utcnow()).where(Job.id == job.id,
-                                                    _undelivered_since(older_than_seconds)).execute():
-                claimed.append(str(job.id))
-    return claimed
-
-
-def count_by_status() -> dict[str, int]:
-    """How many jobs there are of each status."""
-    rows = Job.select(Job.status, fn.COUNT(Job.id).alias("n")).group_by(Job.status).tuples()
-    return {status: n for status, n in rows}

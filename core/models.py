@@ -19,6 +19,7 @@ from peewee import (
 )
 
 from core.db import db
+from core.enums import ACTIVE, EntryStatus, JobStatus
 
 
 def utcnow() -> datetime:
@@ -44,8 +45,8 @@ class User(BaseModel):
     language = CharField(max_length=8, default="en")
     bonus_credits = IntegerField(default=0, constraints=[Check("bonus_credits >= 0")])
     paid_credits = IntegerField(default=0, constraints=[Check("paid_credits >= 0")])
-    # JSON of the user's default output options (see core.options).
-    settings = TextField(default="{}")
+    # JSON of the user's default output options (see core.options); the column keeps its first name.
+    options = TextField(default="{}", column_name="settings")
     # Bumped to revoke every token issued before (password change, new API key).
     token_version = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
@@ -67,12 +68,12 @@ class User(BaseModel):
 class Job(BaseModel):
     id = UUIDField(primary_key=True, default=uuid.uuid4)
     user = ForeignKeyField(User, backref="jobs", on_delete="RESTRICT")
-    source = CharField(max_length=16)  # telegram | api
+    source = CharField(max_length=16)  # core.enums.JobSource
     chat_id = BigIntegerField(null=True)
     message_id = BigIntegerField(null=True)
     status_message_id = BigIntegerField(null=True)
     options = TextField(default="{}")  # JSON, see core.options.JobOptions
-    status = CharField(max_length=16, default="queued", index=True)
+    status = CharField(max_length=16, default=JobStatus.QUEUED, index=True)
     attempts = IntegerField(default=0)
     error = TextField(null=True)
     price = IntegerField(constraints=[Check("price >= 0")])
@@ -100,17 +101,17 @@ class Job(BaseModel):
 
     @classmethod
     def in_flight(cls, user_id: int):
-        return cls.select().where(cls.user == user_id, cls.status.in_(("queued", "processing")))
+        return cls.select().where(cls.user == user_id, cls.status.in_(ACTIVE))
 
 
 class Transaction(BaseModel):
     """One ledger row. Rows are never deleted and their amounts never change."""
 
     user = ForeignKeyField(User, backref="transactions", on_delete="RESTRICT")
-    kind = CharField(max_length=16)  # signup_bonus | topup | charge | refund | adjustment
+    kind = CharField(max_length=16)  # core.enums.EntryKind
     amount = IntegerField()  # signed
     bucket = CharField(max_length=8, constraints=[Check("bucket IN ('bonus', 'paid')")])
-    status = CharField(max_length=16, default="completed")  # pending | completed | refunded
+    status = CharField(max_length=16, default=EntryStatus.COMPLETED)  # core.enums.EntryStatus
     balance_after = IntegerField()
     job = ForeignKeyField(Job, null=True, backref="transactions", on_delete="RESTRICT")
     payment_id = CharField(max_length=255, null=True, unique=True)

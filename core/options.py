@@ -11,6 +11,7 @@ from typing import Any
 from core.errors import InvalidOptions
 
 MODES = ("png", "sticker", "color", "mask")
+EXTENSIONS = {"image/webp": "webp", "image/jpeg": "jpg", "image/png": "png"}
 FORMATS = ("png", "jpeg")
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
@@ -42,7 +43,7 @@ class JobOptions:
 
     @property
     def extension(self) -> str:
-        return {"image/webp": "webp", "image/jpeg": "jpg", "image/png": "png"}[self.content_type]
+        return EXTENSIONS[self.content_type]
 
 
 def parse_options(raw: Mapping[str, Any] | None) -> JobOptions:

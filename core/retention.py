@@ -7,6 +7,7 @@ import re
 from datetime import timedelta
 
 from core.db import db
+from core.enums import FINISHED
 from core.models import Job, utcnow
 from core.storage import Storage
 
@@ -28,7 +29,7 @@ def purge_files(storage: Storage, older_than: timedelta) -> int:
     """Delete inputs and outputs of finished jobs created before the cutoff; mark them purged."""
     cutoff = utcnow() - older_than
     query = Job.select().where(Job.created_at < cutoff, Job.purged_at.is_null(),
-                               Job.status.in_(("done", "failed", "cancelled")))
+                               Job.status.in_(FINISHED))
     purged = 0
     for job in query:
         for key in filter(None, (job.input_key, job.output_key)):

@@ -64,14 +64,6 @@ class Settings:
     log_level: str = "INFO"
     log_format: str = "text"
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite:")
-
-    @property
-    def storage_path(self) -> Path:
-        return Path(self.storage_dir)
-
 
 # Values that must be one of a fixed set.
 _CHOICES = {

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from peewee import SQL, Case, fn
 
 from core.db import is_postgres
+from core.enums import EntryKind, JobStatus
 from core.models import Job, Transaction, User, utcnow
 
 # Upper bounds (seconds) of the processing-time histogram.
@@ -62,7 +63,7 @@ def jobs_by_status(since: datetime | None = None) -> dict[str, int]:
 
 def credits_sold(since: datetime | None = None) -> int:
     """Paid credits bought (top-ups), optionally since a time."""
-    query = Transaction.select(fn.COALESCE(fn.SUM(Transaction.amount), 0)).where(Transaction.kind == "topup")
+    query = Transaction.select(fn.COALESCE(fn.SUM(Transaction.amount), 0)).where(Transaction.kind == EntryKind.TOPUP)
     if since is not None:
         query = query.where(Transaction.created_at >= since)
     return int(query.scalar() or 0)
@@ -71,12 +72,13 @@ def credits_sold(since: datetime | None = None) -> int:
 def failure_rate(since: datetime | None = None) -> float | None:
     """Share of finished jobs that failed (done or failed; cancelled ones do not count)."""
     counts = jobs_by_status(since)
-    finished = counts.get("done", 0) + counts.get("failed", 0)
-    return counts.get("failed", 0) / finished if finished else None
+    finished = counts.get(JobStatus.DONE, 0) + counts.get(JobStatus.FAILED, 0)
+    return counts.get(JobStatus.FAILED, 0) / finished if finished else None
 
 
 def _timed_jobs(since: datetime | None):
-    query = Job.select().where(Job.status == "done", Job.started_at.is_null(False), Job.finished_at.is_null(False))
+    query = Job.select().where(Job.status == JobStatus.DONE, Job.started_at.is_null(False),
+                               Job.finished_at.is_null(False))
     return query.where(Job.created_at >= since) if since is not None else query
 
 

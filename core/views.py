@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Generic, TypeVar
 
-from core.options import JobOptions
+from core.enums import FINISHED
+from core.options import EXTENSIONS, JobOptions
 
 T = TypeVar("T")
 
@@ -57,7 +60,7 @@ class UserView:
             is_blocked=user.is_blocked,
             language=user.language,
             balance=Balance(user.bonus_credits, user.paid_credits),
-            options=JobOptions.from_json(user.settings),
+            options=JobOptions.from_json(user.options),
             token_version=user.token_version,
             created_at=user.created_at,
         )
@@ -121,13 +124,15 @@ class JobView:
 
     @property
     def is_finished(self) -> bool:
-        return self.status in ("done", "failed", "cancelled")
+        return self.status in FINISHED
 
     @property
-    def processing_seconds(self) -> float | None:
-        if self.started_at and self.finished_at:
-            return (self.finished_at - self.started_at).total_seconds()
-        return None
+    def result_filename(self) -> str:
+        """The result's download name from the original's: "photo.jpg" -> "photo-cutout.png"."""
+        stem = re.sub(r"[^\w.-]+", "_", Path(self.input_name or "photo").stem).strip("._")[:64] or "photo"
+        suffix = "mask" if self.options.mode == "mask" else "cutout"
+        extension = EXTENSIONS.get(self.output_content_type or "", self.options.extension)
+        return f"{stem}-{suffix}.{extension}"
 
     @classmethod
     def of(cls, job) -> JobView:

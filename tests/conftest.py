@@ -13,7 +13,7 @@ import pytest
 from core import migrations
 from core.db import connect_database, db
 from core.models import ALL_MODELS
-from core.queue import MemoryQueue
+from core.queue import MemoryQueue, RabbitQueue
 from core.settings import Settings, load_settings
 from core.storage import Storage
 
@@ -149,10 +149,36 @@ def amqp_names():
     names = {"amqp_url": url, "input_queue": f"test_input_{suffix}", "result_queue": f"test_result_{suffix}",
              "dead_letter_queue": f"test_dead_{suffix}"}
     yield names
-    from core.queue import RabbitQueue
-
     environ = {key.upper(): value for key, value in names.items()}
     RabbitQueue(load_settings(environ, env_file=None)).delete_topology()
+
+
+@pytest.fixture
+def rabbit_settings(tmp_path, amqp_names) -> Settings:
+    """Settings on the test broker with queues of this test's own, and no database."""
+    return make_settings(tmp_path, **amqp_names)
+
+
+@pytest.fixture
+def rabbit_queue():
+    """rabbit_queue(settings) is a RabbitQueue on those settings, closed when the test ends."""
+    opened: list[RabbitQueue] = []
+
+    def open_queue(settings: Settings) -> RabbitQueue:
+        opened.append(RabbitQueue(settings))
+        return opened[-1]
+
+    yield open_queue
+    for queue in opened:
+        queue.close()
+
+
+@pytest.fixture
+def panel(sqlite_settings):
+    """The panel and API app on a fresh SQLite database, with its test client (tests.support.panel)."""
+    from tests.support.panel import Panel
+
+    return Panel.build(sqlite_settings)
 
 
 @pytest.fixture(scope="session")

@@ -135,3 +135,32 @@ def test_list_users_searches_and_pages(settings):
     assert [u.username for u in page.items] == ["user2", "user3"]
     assert page.total == 6 and page.pages == 3
     assert [u.email for u in accounts.list_users("ZED").items] == ["zed@example.com"]
+
+
+def test_a_telegram_profile_is_kept_up_to_date_on_each_contact(settings):
+    accounts.register_telegram_user(3001, username="old", first_name="Ann", language_code="en", signup_bonus=3)
+    user, created = accounts.register_telegram_user(3001, username="new", first_name="Ann", last_name="Lee",
+                                                    language_code="ru-RU", signup_bonus=3)
+    assert not created
+    assert (user.username, user.last_name, user.language) == ("new", "Lee", "ru")
+    assert user.balance.bonus == 3  # the bonus once
+
+
+@pytest.mark.parametrize(("code", "language"), [("ru", "ru"), ("ru-RU", "ru"), ("en-GB", "en"), ("de", "en"),
+                                                 (None, "en"), ("", "en")])
+def test_a_persons_language_comes_from_their_clients_code(code, language):
+    assert accounts.language_for(code) == language
+
+
+def test_the_first_admin_is_made_once_with_a_printed_password(settings):
+    made = accounts.ensure_admin()
+    assert made.created and made.user.is_admin and made.user.email == accounts.DEFAULT_ADMIN_EMAIL
+    assert accounts.authenticate(made.user.email, made.generated_password).id == made.user.id
+    assert accounts.ensure_admin() is None  # there is an admin now
+
+
+def test_the_first_admin_can_be_an_existing_account(settings):
+    existing = accounts.register_email_user("boss@example.com", "a-long-secret-1")
+    made = accounts.ensure_admin("boss@example.com", None)
+    assert (made.user.id, made.created, made.generated_password) == (existing.id, False, None)
+    assert made.user.is_admin

@@ -17,11 +17,6 @@ PASSWORD = "s3cret-pass"
 
 
 @pytest.fixture
-def panel(sqlite_settings):
-    return Panel.build(sqlite_settings)
-
-
-@pytest.fixture
 def member(panel):
     """A user with email and password."""
     return accounts.register_email_user("member@example.com", PASSWORD, signup_bonus=3)

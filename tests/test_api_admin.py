@@ -10,7 +10,6 @@ from admin_panel.openapi import document
 from core import accounts, billing, jobs
 from core.db import db
 from core.models import Transaction
-from tests.support.panel import Panel
 from tests.test_api import assert_error
 
 ADMIN_ROUTES = [
@@ -24,11 +23,6 @@ ADMIN_ROUTES = [
     ("post", "/api/v1/admin/jobs/00000000-0000-0000-0000-000000000000/retry"),
     ("get", "/api/v1/admin/stats"),
 ]
-
-
-@pytest.fixture
-def panel(sqlite_settings):
-    return Panel.build(sqlite_settings)
 
 
 @pytest.fixture

@@ -165,10 +165,19 @@ def test_result_is_the_image_with_its_content_type(panel, content_type, data):
 
 def test_result_download_is_an_attachment(panel):
     user = panel.user()
-    job = panel.job(user)
+    job = panel.job(user)  # uploaded as photo.png
     panel.finish(job.id)
     response = panel.client.get(f"/api/v1/jobs/{job.id}/result?download=1", headers=panel.auth(user))
-    assert response.headers["Content-Disposition"] == f'attachment; filename="cutout-{job.id[:8]}.png"'
+    assert response.headers["Content-Disposition"] == 'attachment; filename="photo-cutout.png"'
+
+
+def test_a_download_name_beyond_ascii_is_encoded_for_the_header(panel):
+    user = panel.user()
+    job = panel.job(user, name="котик.png")
+    panel.finish(job.id)
+    response = panel.client.get(f"/api/v1/jobs/{job.id}/result?download=1", headers=panel.auth(user))
+    assert response.headers["Content-Disposition"] == (
+        "attachment; filename=\"_____-cutout.png\"; filename*=UTF-8''%D0%BA%D0%BE%D1%82%D0%B8%D0%BA-cutout.png")
 
 
 def test_result_whose_file_was_purged_is_410(panel):
@@ -176,3 +185,12 @@ def test_result_whose_file_was_purged_is_410(panel):
     job = panel.finish(panel.job(user).id)
     panel.storage.delete(job.output_key)
     assert_error(panel.client.get(f"/api/v1/jobs/{job.id}/result", headers=panel.auth(user)), 410, "result_gone")
+
+
+def test_the_api_has_the_same_in_flight_limit_as_the_bot(panel):
+    user = panel.user(credits=10)
+    for _ in range(panel.settings.max_jobs_in_flight):
+        assert panel.submit(user).status_code == 202
+    response = panel.submit(user)
+    assert_error(response, 429, "too_many_jobs")
+    assert billing.balance(user.id).total == 10 - panel.settings.max_jobs_in_flight  # the refused one is free

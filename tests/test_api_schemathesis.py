@@ -7,18 +7,12 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from admin_panel.openapi import document
-from tests.support.panel import Panel
 
 # Loaded eagerly: schemathesis' lazy fixture loader does not work with pytest 9 (it sets
 # Node._nodeid, which pytest 9 removed). The app is passed to each call instead.
 schema = schemathesis.openapi.from_dict(document())
 CHECKS = [schemathesis.checks.not_a_server_error, schemathesis.checks.status_code_conformance,
           schemathesis.checks.content_type_conformance, schemathesis.checks.response_schema_conformance]
-
-
-@pytest.fixture
-def panel(sqlite_settings):
-    return Panel.build(sqlite_settings)
 
 
 @pytest.fixture

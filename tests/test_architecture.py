@@ -35,10 +35,68 @@ def test_only_the_queue_module_imports_pika():
     application = [path for package in ("core", "bot", "worker", "admin_panel")
                    for path in (ROOT / package).rglob("*.py")]
     importers = {str(path.relative_to(ROOT)) for path in application if "pika" in imported_roots(path)}
-    assert importers <= {"core/queue.py"}
+    assert {path.relative_to(ROOT).parts[0] for path in application} == {"core", "bot", "worker", "admin_panel"}
+    assert importers == {"core/queue.py"}  # equality: an empty scan must not pass
+
+
+# What a front end may take from core's database module: scopes and a health check, never the
+# database handle or the models, so every query is one of core's verbs.
+FRONT_ENDS = ("bot", "worker", "admin_panel")
+ALLOWED_FROM_CORE_DB = {"connection_scope", "enter_scope", "exit_scope", "is_reachable"}
+
+
+def core_names_imported(path: Path) -> dict[str, set[str]]:
+    """For each core module a file imports from, the names it takes (`*` for the module itself)."""
+    names: dict[str, set[str]] = {}
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("core"):
+            names.setdefault(node.module, set()).update(alias.name for alias in node.names)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("core."):
+                    names.setdefault(alias.name, set()).add("*")
+    return names
+
+
+def front_end_modules() -> list[Path]:
+    return [*(path for package in FRONT_ENDS for path in (ROOT / package).rglob("*.py")), ROOT / "run.py"]
+
+
+def test_front_ends_reach_the_data_only_through_core_verbs():
+    offenders = {}
+    for path in front_end_modules():
+        imported = core_names_imported(path)
+        wrong = set()
+        if "core.models" in imported or "core.migrations" in imported:
+            wrong.add("core.models/migrations")
+        if imported.get("core.db", set()) - ALLOWED_FROM_CORE_DB:
+            wrong.add(f"core.db: {sorted(imported['core.db'] - ALLOWED_FROM_CORE_DB)}")
+        if "models" in imported.get("core", set()) or "db" in imported.get("core", set()):
+            wrong.add("core.models or core.db as a module")
+        if wrong:
+            offenders[str(path.relative_to(ROOT))] = sorted(wrong)
+    assert offenders == {}
+
+
+def test_the_front_end_scan_sees_what_it_must_refuse(tmp_path):
+    module = tmp_path / "bad.py"
+    module.write_text("from core.models import Job\nfrom core.db import db, connection_scope\nimport core.jobs\n")
+    assert core_names_imported(module) == {"core.models": {"Job"}, "core.db": {"db", "connection_scope"},
+                                           "core.jobs": {"*"}}
+    scanned = {path.relative_to(ROOT).as_posix() for path in front_end_modules()}
+    assert {"bot/photos.py", "worker/handler.py", "admin_panel/api.py", "run.py"} <= scanned
 
 
 def test_the_scan_sees_imports():
     # Guards the two tests above against a scanner that finds nothing.
     assert "peewee" in imported_roots(ROOT / "core" / "models.py")
-    assert len(core_modules()) > 10
+    scanned = {path.relative_to(ROOT).as_posix() for path in core_modules()}
+    assert scanned >= {"core/models.py", "core/queue.py", "core/jobs.py", "core/billing.py", "core/settings.py"}
+    assert len(scanned) > 10
+
+
+def test_the_scan_catches_plain_dotted_and_from_imports(tmp_path):
+    # The check above is only as good as imported_roots: it must catch each way of importing.
+    module = tmp_path / "bad.py"
+    module.write_text("import flask.views\nfrom telegram import Bot\nfrom .models import User\nimport os\n")
+    assert imported_roots(module) & FORBIDDEN_IN_CORE == {"flask", "telegram"}

@@ -9,8 +9,9 @@ import string
 import pytest
 
 from bot.app import heartbeat_file
-from bot.texts import CATALOGUE, language_for, text
+from bot.texts import CATALOGUE, text
 from core import accounts, billing, jobs, tokens
+from core.accounts import language_for
 from core.health import is_fresh
 from core.storage import Storage
 from tests.support.bot_harness import BotHarness, running_bot, wait_until

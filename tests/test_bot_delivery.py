@@ -7,7 +7,6 @@ import threading
 
 import pytest
 
-from bot.delivery import result_filename
 from bot.texts import text
 from core import accounts, billing, jobs
 from core.options import JobOptions
@@ -223,11 +222,11 @@ def test_result_file_names_follow_the_original():
     job = jobs.JobView(**{f.name: None for f in dataclasses.fields(jobs.JobView)})
     named = dataclasses.replace(job, input_name="../../My Cat.final.JPG", output_content_type="image/png",
                                 options=JobOptions())
-    assert result_filename(named) == "My_Cat.final-cutout.png"
-    assert result_filename(dataclasses.replace(named, options=JobOptions(mode="mask"))) == "My_Cat.final-mask.png"
+    assert named.result_filename == "My_Cat.final-cutout.png"
+    assert dataclasses.replace(named, options=JobOptions(mode="mask")).result_filename == "My_Cat.final-mask.png"
     jpeg = dataclasses.replace(named, options=JobOptions(mode="color", format="jpeg"), output_content_type="image/jpeg")
-    assert result_filename(jpeg) == "My_Cat.final-cutout.jpg"
-    assert result_filename(dataclasses.replace(named, input_name=None)) == "photo-cutout.png"
+    assert jpeg.result_filename == "My_Cat.final-cutout.jpg"
+    assert dataclasses.replace(named, input_name=None).result_filename == "photo-cutout.png"
 
 
 def test_a_result_that_keeps_failing_goes_behind_the_others_on_rabbitmq(sqlite_settings, amqp_names):

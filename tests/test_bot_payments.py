@@ -97,6 +97,15 @@ def test_the_same_successful_payment_twice_credits_once(bot, ann):
     assert topup.payment_id == "stxCHARGE-1" and topup.amount == 10
 
 
+def test_a_payer_who_never_wrote_gets_an_account_with_the_whole_profile(bot):
+    stranger = Person(6002, first_name="Zoe", username="zoe")
+    stranger.user["last_name"] = "Quinn"
+    bot.send(stranger.paid(payload_for(10, 50), 50, charge_id="stxCHARGE-9"))
+    user = accounts.get_user_by_telegram_id(stranger.id)
+    assert (user.first_name, user.last_name, user.username) == ("Zoe", "Quinn", "zoe")  # last_name was dropped
+    assert (user.balance.bonus, user.balance.paid) == (3, 10)
+
+
 def test_whole_payment_flow_in_russian(bot):
     ivan = Person(6002, language="ru")
     bot.send(ivan.text("/buy"))

@@ -18,22 +18,25 @@ async def scenario() -> list[str]:
     processor = PerChatUpdateProcessor(running=4)
     ann, bob = Person(1), Person(2)
     log: list[str] = []
-    release_first = asyncio.Event()
+    release_first, bob_done = asyncio.Event(), asyncio.Event()
 
-    async def handle(name: str, wait: asyncio.Event | None = None) -> None:
+    async def handle(name: str, wait: asyncio.Event | None = None, done: asyncio.Event | None = None) -> None:
         log.append(f"{name} start")
         if wait:
             await wait.wait()
         log.append(f"{name} end")
+        if done:
+            done.set()
 
     tasks = [asyncio.create_task(processor.process_update(update_of(ann), handle("ann-1", release_first))),
              asyncio.create_task(processor.process_update(update_of(ann), handle("ann-2"))),
-             asyncio.create_task(processor.process_update(update_of(bob), handle("bob-1")))]
-    while "bob-1 end" not in log:  # bob is not held up by ann's slow first update
-        await asyncio.sleep(0)
-    assert "ann-2 start" not in log
-    release_first.set()
-    await asyncio.gather(*tasks)
+             asyncio.create_task(processor.process_update(update_of(bob), handle("bob-1", done=bob_done)))]
+    try:
+        await asyncio.wait_for(bob_done.wait(), 5)  # bob is not held up by ann's slow first update
+        assert "ann-2 start" not in log
+    finally:
+        release_first.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert not processor._locks  # forgotten once idle
     return log
 

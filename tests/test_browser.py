@@ -18,6 +18,7 @@ from werkzeug.serving import make_server
 from core import accounts, billing, demo, jobs, tokens
 from core.db import db
 from core.models import Job, utcnow
+from core.storage import Storage
 from tests.conftest import missing
 from tests.support.images import encode, subject_image
 from tests.support.panel import Panel
@@ -149,7 +150,7 @@ def test_user_uploads_a_photo_watches_it_finish_and_downloads_the_cutout(server,
     with page.expect_download() as download_info:
         row.locator("a:has-text('Download')").click()
     download = download_info.value
-    assert download.suggested_filename.startswith("cutout-") and download.suggested_filename.endswith(".png")
+    assert download.suggested_filename == "red-box-cutout.png"  # named after the upload
     cutout = Image.open(io.BytesIO(Path(download.path()).read_bytes()))
     assert cutout.mode == "RGBA" and cutout.size == (120, 80)
     assert cutout.getpixel((2, 2))[3] == 0 and cutout.getpixel((60, 40))[3] == 255
@@ -172,9 +173,9 @@ def test_one_time_link_from_the_bot_signs_in_once(server, page):
     page.browser_errors.clear()
 
 
-def seed_dashboard_demo(days: int = 14) -> None:
+def seed_dashboard_demo(settings, days: int = 14) -> None:
     """Demo users plus two weeks of jobs, so the dashboard has something to show."""
-    users = demo.seed_demo()
+    users = demo.seed_demo(settings, Storage(settings.storage_dir))
     rng = random.Random(7)
     now = utcnow()
     with db.atomic():
@@ -191,7 +192,7 @@ def seed_dashboard_demo(days: int = 14) -> None:
 
 def test_dashboard_screenshot(server, page, tmp_path):
     email_user("admin@example.com", admin=True)
-    seed_dashboard_demo()
+    seed_dashboard_demo(server.panel.settings)
     sign_in(page, server, "admin@example.com")
     page.wait_for_url(server.url + "/admin/")
     assert page.locator(".chart .bar").count() == 14

@@ -2,6 +2,7 @@
 
 import io
 import threading
+from dataclasses import replace
 
 import pytest
 from PIL import Image
@@ -50,7 +51,8 @@ def test_fifty_threads_reserving_against_ten_credits_make_exactly_ten_jobs(pg_se
     billing.top_up(user.id, 6, payment_id="p1")
     storage, queue = Storage(pg_settings.storage_dir), MemoryQueue(pg_settings)
 
-    results = run_threads(50, lambda: jobs.submit_job(user.id, png(), {}, settings=pg_settings,
+    unlimited = replace(pg_settings, max_jobs_in_flight=50)  # the credits, not the in-flight limit, decide
+    results = run_threads(50, lambda: jobs.submit_job(user.id, png(), {}, settings=unlimited,
                                                       storage=storage, queue=queue))
 
     made = [r for r in results if not isinstance(r, Exception)]
@@ -67,8 +69,9 @@ def test_concurrent_submits_respect_the_in_flight_limit(pg_settings):
     user, _ = accounts.register_telegram_user(1001, signup_bonus=20)
     storage, queue = Storage(pg_settings.storage_dir), MemoryQueue(pg_settings)
 
-    results = run_threads(12, lambda: jobs.submit_job(user.id, png(), {}, settings=pg_settings, storage=storage,
-                                                      queue=queue, max_in_flight=3))
+    limited = replace(pg_settings, max_jobs_in_flight=3)
+    results = run_threads(12, lambda: jobs.submit_job(user.id, png(), {}, settings=limited, storage=storage,
+                                                      queue=queue))
 
     assert sum(not isinstance(r, Exception) for r in results) == 3
     assert all(isinstance(r, TooManyJobs) for r in results if isinstance(r, Exception))

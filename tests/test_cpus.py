@@ -33,10 +33,14 @@ def cgroups(tmp_path: Path, membership: str, files: dict[str, str]) -> dict:
     return {"cgroup_root": root, "proc_cgroup": proc}
 
 
+def limits(tmp_path: Path, membership: str, files: dict[str, str]) -> tuple[float | None, int]:
+    """(the CPU quota, the usable cores) as read from fake cgroup files (see `cgroups`)."""
+    paths = cgroups(tmp_path, membership, files)
+    return cpu_quota(**paths), usable_cores(**paths)
+
+
 def test_no_quota_means_every_core_of_the_affinity(tmp_path, eight_cores):
-    paths = cgroups(tmp_path, "0::/", {"cpu.max": "max 100000"})
-    assert cpu_quota(**paths) is None
-    assert usable_cores(**paths) == 8
+    assert limits(tmp_path, "0::/", {"cpu.max": "max 100000"}) == (None, 8)
 
 
 def test_a_cgroup_v2_quota_caps_the_cores_rounding_up(tmp_path, eight_cores):
@@ -46,21 +50,13 @@ def test_a_cgroup_v2_quota_caps_the_cores_rounding_up(tmp_path, eight_cores):
 
 
 def test_the_tightest_quota_on_the_way_up_the_hierarchy_wins(tmp_path, eight_cores):
-    paths = cgroups(tmp_path, "0::/system.slice/cutout.service", {
-        "system.slice/cpu.max": "200000 100000",
-        "system.slice/cutout.service/cpu.max": "max 100000",
-    })
-    assert cpu_quota(**paths) == 2.0
-    assert usable_cores(**paths) == 2
+    files = {"system.slice/cpu.max": "200000 100000", "system.slice/cutout.service/cpu.max": "max 100000"}
+    assert limits(tmp_path, "0::/system.slice/cutout.service", files) == (2.0, 2)
 
 
 def test_a_cgroup_v1_quota_is_read_too_and_a_host_path_absent_in_the_container_is_skipped(tmp_path, eight_cores):
-    paths = cgroups(tmp_path, "12:pids:/docker/abc\n4:cpu,cpuacct:/docker/abc", {
-        "cpu,cpuacct/cpu.cfs_quota_us": "250000",
-        "cpu,cpuacct/cpu.cfs_period_us": "100000",
-    })
-    assert cpu_quota(**paths) == 2.5
-    assert usable_cores(**paths) == 3
+    files = {"cpu,cpuacct/cpu.cfs_quota_us": "250000", "cpu,cpuacct/cpu.cfs_period_us": "100000"}
+    assert limits(tmp_path, "12:pids:/docker/abc\n4:cpu,cpuacct:/docker/abc", files) == (2.5, 3)
 
 
 def test_an_unlimited_v1_quota_is_no_limit(tmp_path, eight_cores):

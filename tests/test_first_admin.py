@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 import run
+from core import accounts
 from core.models import User
 
 
@@ -16,5 +17,5 @@ def test_first_start_creates_an_admin_even_when_the_random_password_comes_out_al
     monkeypatch.setattr(secrets, "token_urlsafe", lambda *_: next(draws))
     run.ensure_admin(sqlite_settings)
     admin = User.get(User.is_admin == True)  # noqa: E712 - peewee expression
-    assert admin.email == run.DEFAULT_ADMIN_EMAIL
+    assert admin.email == accounts.DEFAULT_ADMIN_EMAIL
     assert "One-time password: n0t-only-letters" in capsys.readouterr().out

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from core.health import beat, is_fresh, start_heartbeat
+from tests.support.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,14 +28,19 @@ def test_a_fresh_heartbeat_is_healthy_and_a_stale_or_missing_one_is_not(tmp_path
 
 def test_the_heartbeat_thread_stops_beating_when_the_process_is_not_alive(tmp_path):
     path, stop, alive = tmp_path / "bot", threading.Event(), threading.Event()
-    thread = start_heartbeat(path, stop, interval=0.01, alive=alive.is_set)
+    asked: list[bool] = []
+
+    def is_alive() -> bool:
+        asked.append(alive.is_set())
+        return asked[-1]
+
+    thread = start_heartbeat(path, stop, interval=0.01, alive=is_alive)
     try:
-        time.sleep(0.1)
+        # A second question means the thread has been through a whole round with the process not alive.
+        wait_for(lambda: asked.count(False) >= 2, timeout=5, what="the heartbeat thread to ask twice")
         assert not path.exists()
         alive.set()
-        deadline = time.monotonic() + 5
-        while not path.exists() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(path.exists, timeout=5, what="the heartbeat once the process is alive")
         assert is_fresh(path, 5)
     finally:
         stop.set()

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from PIL import Image
 
-from core import accounts, billing, jobs
+from core import accounts, billing, jobs, sweeps
 from core.audit import check_ledger
 from core.errors import (
     ImageTooLarge,
@@ -15,12 +15,15 @@ from core.errors import (
     InvalidJobState,
     InvalidOptions,
     JobNotFound,
+    JobNotReady,
     QueueUnavailable,
+    ResultGone,
     TooManyJobs,
     UserBlocked,
 )
 from core.models import Job, Transaction
 from core.retention import parse_age, purge_files
+from core.storage import output_key
 
 
 def png(size=(16, 12), color="red") -> bytes:
@@ -103,14 +106,25 @@ def test_a_blocked_user_cannot_submit(user, submit):
     assert Job.select().count() == 0
 
 
-def test_jobs_in_flight_are_limited_and_the_refused_one_costs_nothing(user, submit):
+def test_jobs_in_flight_are_limited_and_the_refused_one_costs_nothing(user, settings, storage, memory_queue):
     billing.top_up(user.id, 10, payment_id="p")
+    limited = replace(settings, max_jobs_in_flight=2)
     for _ in range(2):
-        submit(user.id, max_in_flight=2)
+        jobs.submit_job(user.id, png(), {}, settings=limited, storage=storage, queue=memory_queue)
     with pytest.raises(TooManyJobs):
-        submit(user.id, max_in_flight=2)
+        jobs.submit_job(user.id, png(), {}, settings=limited, storage=storage, queue=memory_queue)
     assert billing.balance(user.id).total == 11
     assert check_ledger() == []
+
+
+def test_every_front_end_gets_the_in_flight_limit_from_the_settings(user, submit, settings):
+    billing.top_up(user.id, 10, payment_id="p")
+    for _ in range(settings.max_jobs_in_flight):
+        submit(user.id, source="api")
+    with pytest.raises(TooManyJobs):
+        submit(user.id, source="api")
+    with pytest.raises(TooManyJobs):
+        submit(user.id, source="telegram", chat_id=1)
 
 
 def test_completing_makes_the_charge_final_and_twice_changes_nothing(user, submit):
@@ -157,7 +171,8 @@ def test_a_finished_job_is_not_started_again(user, submit):
 def test_cancel_refunds_only_queued_jobs(user, submit):
     queued, processing = submit(user.id), submit(user.id)
     jobs.start_job(processing.id)
-    assert jobs.cancel_queued_jobs(user.id) == 1
+    cancelled = jobs.cancel_queued_jobs(user.id)
+    assert [(job.id, job.status) for job in cancelled] == [(queued.id, "cancelled")]
     assert jobs.get_job(queued.id).status == "cancelled"
     assert jobs.get_job(processing.id).status == "processing"
     assert billing.balance(user.id).total == 2
@@ -173,17 +188,17 @@ def test_cancel_leaves_a_job_that_a_worker_started_meanwhile(user, submit, monke
         return original(job_id, *args, **kwargs)
 
     monkeypatch.setattr(jobs, "_close_with_refund", worker_starts_first)
-    assert jobs.cancel_queued_jobs(user.id) == 0
+    assert jobs.cancel_queued_jobs(user.id) == []
     assert jobs.get_job(job.id).status == "processing"
     assert [t.status for t in charges(job.id)] == ["pending"]
     assert check_ledger() == []
 
 
-def test_a_retried_chat_job_is_delivered_again_after_its_failure_was(user, submit):
+def test_a_retried_chat_job_is_delivered_again_after_its_failure_was(user, submit, memory_queue):
     job = submit(user.id, source="telegram", chat_id=1001)
     jobs.fail_job(job.id, "x")
     assert jobs.record_delivery(job.id)  # the bot told the chat it failed
-    retried = jobs.retry_job(job.id)
+    retried = jobs.retry_job(job.id, memory_queue)
     assert (retried.delivered_at, retried.delivery_error) == (None, None)
     jobs.complete_job(job.id, output_key="x", content_type="image/png")
     assert jobs.record_delivery(job.id)  # the cut-out itself is sent and recorded
@@ -194,15 +209,34 @@ def test_chat_ids_beyond_32_bits_are_kept(user, submit):
     assert (job.chat_id, job.message_id) == (-1001234567890, 2**31 + 5)
 
 
-def test_retrying_a_failed_job_charges_it_again(user, submit):
+def test_retrying_a_failed_job_charges_it_again_and_publishes_it(user, submit, memory_queue):
     job = submit(user.id)
     with pytest.raises(InvalidJobState):
-        jobs.retry_job(job.id)
+        jobs.retry_job(job.id, memory_queue)
     jobs.fail_job(job.id, "x")
-    retried = jobs.retry_job(job.id)
+    depth = memory_queue.depth("input_queue")
+    retried = jobs.retry_job(job.id, memory_queue)
     assert (retried.status, retried.attempts, retried.error) == ("queued", 0, None)
+    assert memory_queue.depth("input_queue") == depth + 1
     assert billing.balance(user.id).total == 2
     assert check_ledger() == []
+
+
+def test_the_result_file_comes_with_its_type_and_a_name_from_the_original(user, submit, storage):
+    job = submit(user.id, input_name="My Cat.final.jpeg")
+    with pytest.raises(JobNotReady):
+        jobs.result_file(job.id, storage)
+    key = output_key(job.id, "png")
+    storage.put(key, b"png bytes")
+    jobs.complete_job(job.id, output_key=key, content_type="image/png")
+    result = jobs.result_file(job.id, storage, user_id=user.id)
+    assert (result.data, result.content_type, result.filename) == (b"png bytes", "image/png", "My_Cat.final-cutout.png")
+    other, _ = accounts.register_telegram_user(1003)
+    with pytest.raises(JobNotFound):
+        jobs.result_file(job.id, storage, user_id=other.id)
+    storage.delete(key)
+    with pytest.raises(ResultGone):
+        jobs.result_file(job.id, storage)
 
 
 def test_a_user_sees_only_their_own_jobs(user, submit):
@@ -237,8 +271,8 @@ def test_a_failed_publish_keeps_the_job_queued_for_the_sweeper(user, settings, s
         job = jobs.submit_job(user.id, png(), {}, settings=settings, storage=storage, queue=DownQueue())
     assert jobs.get_job(job.id).status == "queued"
     assert "not yet queued (broker unreachable)" in caplog.text
-    assert jobs.stuck_jobs(0) == [job.id]
-    assert jobs.stuck_jobs(3600) == []
+    assert sweeps.stuck_jobs(0) == [job.id]
+    assert sweeps.stuck_jobs(3600) == []
 
 
 def test_delivery_is_recorded_once(user, submit):

@@ -14,11 +14,6 @@ PASSWORD = "s3cret-pass"
 
 
 @pytest.fixture
-def panel(sqlite_settings):
-    return Panel.build(sqlite_settings)
-
-
-@pytest.fixture
 def admin(panel):
     """An admin signed in in the test client's cookie jar."""
     admin = panel.admin()
@@ -144,7 +139,7 @@ def test_login_link_without_csrf_is_400(panel):
 # --- admin pages ---
 
 def test_dashboard_shows_the_numbers(panel, admin):
-    demo.seed_demo()
+    demo.seed_demo(panel.settings, panel.storage)
     page = html(panel.client.get("/admin/"))
     assert re.search(r'Users</div><div class="value">4<', page)
     assert re.search(r'Credits sold</div><div class="value">60<', page)
@@ -153,7 +148,7 @@ def test_dashboard_shows_the_numbers(panel, admin):
 
 
 def test_users_page_searches(panel, admin):
-    demo.seed_demo()
+    demo.seed_demo(panel.settings, panel.storage)
     page = html(panel.client.get("/admin/users?q=bob"))
     assert "@bob_demo" in page and "@alice_demo" not in page
 
@@ -260,7 +255,7 @@ def test_retry_form_of_a_queued_job_says_why_not(panel, admin):
 
 
 def test_transactions_page_filters_by_kind(panel, admin):
-    demo.seed_demo()
+    demo.seed_demo(panel.settings, panel.storage)
     page = html(panel.client.get("/admin/transactions?kind=topup"))
     assert "Demo top-up" in page and "Welcome bonus" not in page
     assert panel.client.get("/admin/transactions?kind=theft").status_code == 400

@@ -111,15 +111,9 @@ def test_memory_queue_acks_dead_letters_and_redelivers(tmp_path, consumers):
 # --- RabbitMQ ----------------------------------------------------------------------------------
 
 @pytest.fixture
-def rabbit_settings(tmp_path, amqp_names):
-    return make_settings(tmp_path, **amqp_names)
-
-
-@pytest.fixture
-def rabbit(rabbit_settings):
-    queue = RabbitQueue(rabbit_settings)
-    yield queue
-    queue.close()
+def rabbit(rabbit_settings, rabbit_queue):
+    """A RabbitQueue on the test broker (rabbit_settings from conftest)."""
+    return rabbit_queue(rabbit_settings)
 
 
 def take(queue: RabbitQueue, queue_name: str):

@@ -16,7 +16,6 @@ def test_defaults_need_no_environment():
     assert settings.database_url == "sqlite:///var/cutout.db"
     assert settings.price_per_image == 1
     assert settings.signup_bonus_credits == 3
-    assert settings.is_sqlite
 
 
 def test_environment_overrides_dotenv(tmp_path):

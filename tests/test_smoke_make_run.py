@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.conftest import missing
 from tests.support.multipart import multipart
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,7 +102,7 @@ def group_alive(pgid: int) -> bool:
 
 def test_make_run_serves_a_cut_out_and_stops_cleanly_on_ctrl_c(tmp_path, tiny_model_path):
     if not shutil.which("make"):
-        pytest.skip("make is not installed")
+        missing("make is not installed")
     repo = clean_copy(tmp_path / "cutout")
     assert not (repo / "var").exists() and not (repo / ".venv").exists()
     port = free_port()

@@ -343,7 +343,7 @@ def test_republish_unfinished_ignores_finished_jobs(fast_settings, storage, user
 
 
 def test_sweepers_running_at_once_publish_each_stuck_job_once(pg_settings, tmp_path):
-    settings = replace(pg_settings, stuck_job_seconds=60)
+    settings = replace(pg_settings, stuck_job_seconds=60, max_jobs_in_flight=5)
     storage = Storage(settings.storage_dir)
     queue = MemoryQueue(settings)
     owner, _ = accounts.register_telegram_user(2002, signup_bonus=5)

@@ -16,6 +16,7 @@ import uuid
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -56,10 +57,8 @@ def settings(pg_settings, amqp_names):
 
 
 @pytest.fixture
-def queue(settings):
-    queue = RabbitQueue(settings)
-    yield queue
-    queue.close()
+def queue(settings, rabbit_queue):
+    return rabbit_queue(settings)
 
 
 @pytest.fixture
@@ -144,6 +143,23 @@ def spawn(settings, tiny_model_path, tmp_path):
             worker.process.wait(10)
 
 
+class JobInHand(NamedTuple):
+    job: Job
+    held: HeldInput
+    worker: WorkerProcess
+
+
+@pytest.fixture
+def job_in_hand(settings, queue, storage, user, spawn) -> JobInHand:
+    """A worker process that has taken up a job and is blocked reading its held input."""
+    job = jobs.create_job(user.id, PHOTO, {}, settings=settings, storage=storage)
+    held = HeldInput(storage, job)
+    jobs.try_publish(queue, job.id)
+    worker = spawn()
+    wait_for(lambda: status_of(job.id) == "processing", what="the worker to start the job", logs=worker.logs)
+    return JobInHand(job, held, worker)
+
+
 @pytest.fixture
 def in_process(settings, storage, queue, tiny_model_path):
     """start(**overrides) runs worker threads on RabbitMQ in this process until the test ends."""
@@ -162,12 +178,9 @@ def in_process(settings, storage, queue, tiny_model_path):
 
 
 @pytest.mark.slow
-def test_worker_killed_mid_job_leaves_exactly_one_done_job_and_one_charge(settings, queue, storage, user, spawn):
-    job = jobs.create_job(user.id, PHOTO, {}, settings=settings, storage=storage)
-    held = HeldInput(storage, job)
-    jobs.publish_job(queue, job.id)
-    first = spawn()
-    wait_for(lambda: status_of(job.id) == "processing", what="the first worker to start the job", logs=first.logs)
+def test_worker_killed_mid_job_leaves_exactly_one_done_job_and_one_charge(settings, queue, storage, spawn,
+                                                                          job_in_hand):
+    job, held, first = job_in_hand
     first.process.kill()  # SIGKILL: no chance to ack, requeue or clean up
     first.process.wait(10)
     held.restore()
@@ -183,12 +196,8 @@ def test_worker_killed_mid_job_leaves_exactly_one_done_job_and_one_charge(settin
 
 
 @pytest.mark.slow
-def test_sigterm_lets_the_worker_finish_its_job_and_exit_zero(settings, queue, storage, user, spawn):
-    job = jobs.create_job(user.id, PHOTO, {}, settings=settings, storage=storage)
-    held = HeldInput(storage, job)
-    jobs.publish_job(queue, job.id)
-    worker = spawn()
-    wait_for(lambda: status_of(job.id) == "processing", what="the worker to start the job", logs=worker.logs)
+def test_sigterm_lets_the_worker_finish_its_job_and_exit_zero(settings, queue, job_in_hand):
+    job, held, worker = job_in_hand
     heartbeat = heartbeat_path(settings.storage_dir, "worker")
     wait_for(lambda: is_fresh(heartbeat, 60), what="the worker's heartbeat", logs=worker.logs)
     worker.process.send_signal(signal.SIGTERM)
@@ -202,12 +211,8 @@ def test_sigterm_lets_the_worker_finish_its_job_and_exit_zero(settings, queue, s
 
 
 @pytest.mark.slow
-def test_second_sigterm_hands_the_job_back_and_exits_at_once(settings, queue, storage, user, spawn):
-    job = jobs.create_job(user.id, PHOTO, {}, settings=settings, storage=storage)
-    HeldInput(storage, job)  # never fed: the job cannot finish
-    jobs.publish_job(queue, job.id)
-    worker = spawn()
-    wait_for(lambda: status_of(job.id) == "processing", what="the worker to start the job", logs=worker.logs)
+def test_second_sigterm_hands_the_job_back_and_exits_at_once(settings, queue, job_in_hand):
+    job, _, worker = job_in_hand  # the input is never fed: the job cannot finish
     worker.process.send_signal(signal.SIGTERM)
     wait_for(lambda: "finishing the jobs in hand" in worker.logs(), what="the first signal", logs=worker.logs)
     worker.process.send_signal(signal.SIGTERM)

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 
 from core import jobs
-from core.db import db
+from core.db import connection_scope
 from core.errors import ImageTooLarge, InvalidImage, JobNotFound, QueueUnavailable
 from core.queue import JobQueue, Reject
 from core.settings import Settings
@@ -56,12 +56,9 @@ class JobHandler:
         self._trimmed = True  # nothing freed yet
 
     def __call__(self, message: dict) -> None:
-        try:
+        # One connection scope per message: between messages an idle worker holds no pooled connection.
+        with connection_scope():
             self._handle(message)
-        finally:
-            # Back to the pool between messages: an idle worker holds no database connection.
-            if not db.is_closed():
-                db.close()
 
     def _handle(self, message: dict) -> None:
         job_id = str(message["job_id"])
@@ -138,7 +135,7 @@ class JobHandler:
         # The message stays unacked while we wait, so a crash now still gets the job redelivered;
         # a shutdown cuts the wait short and leaves the job to another worker.
         self.stop.wait(delay)
-        jobs.publish_job(self.queue, job.id)
+        jobs.try_publish(self.queue, job.id)
 
     def _fail(self, job: JobView, reason: str, log: logging.LoggerAdapter) -> None:
         if jobs.fail_job(job.id, reason):

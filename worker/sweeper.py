@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from core import jobs
+from core import jobs, sweeps
 from core.errors import QueueUnavailable
 from core.queue import JobQueue
 from core.settings import Settings
@@ -16,19 +16,19 @@ logger = logging.getLogger(__name__)
 def sweep_once(settings: Settings, queue: JobQueue) -> int:
     """Publish every job queued or processing longer than STUCK_JOB_SECONDS; return how many."""
     published = 0
-    for job_id in jobs.stuck_jobs(settings.stuck_job_seconds):
+    for job_id in sweeps.stuck_jobs(settings.stuck_job_seconds):
         # Claiming first means that of several sweepers only one publishes the job.
-        if not jobs.claim_stuck_job(job_id, settings.stuck_job_seconds):
+        if not sweeps.claim_stuck_job(job_id, settings.stuck_job_seconds):
             continue
         logger.warning("job was stuck; publishing it again", extra={"job_id": job_id})
-        published += jobs.publish_job(queue, job_id)
+        published += jobs.try_publish(queue, job_id)
     return published + _republish_results(settings, queue)
 
 
 def _republish_results(settings: Settings, queue: JobQueue) -> int:
     """Publish again the result events of finished jobs that never reached their chat."""
     published = 0
-    for job_id in jobs.claim_undelivered_jobs(settings.stuck_job_seconds):
+    for job_id in sweeps.claim_undelivered_jobs(settings.stuck_job_seconds):
         logger.warning("finished job was never delivered; publishing its result event again", extra={"job_id": job_id})
         try:
             queue.publish_result(job_id)
@@ -43,10 +43,10 @@ def republish_unfinished(queue: JobQueue) -> int:
     """Publish every queued or processing job: after a start, the in-process queue is empty and
     no thread of this process holds a job, so whatever the database still calls unfinished
     would otherwise wait for the sweeper's timeout."""
-    job_ids = jobs.stuck_jobs(0)
+    job_ids = sweeps.stuck_jobs(0)
     for job_id in job_ids:
-        jobs.mark_republished(job_id)
-        jobs.publish_job(queue, job_id)
+        sweeps.mark_republished(job_id)
+        jobs.try_publish(queue, job_id)
     if job_ids:
         logger.info("published %d unfinished jobs again after the start", len(job_ids))
     return len(job_ids)

@@ -1,0 +1,49 @@
+"""The domain's fixed vocabularies, as string enums: stored as their values (the schema is unchanged)
+and equal to them, so a status read back from the database compares equal to its member."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# A job waiting for or in the hands of a worker; one that will not change any more.
+ACTIVE = (JobStatus.QUEUED, JobStatus.PROCESSING)
+FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobSource(StrEnum):
+    TELEGRAM = "telegram"
+    API = "api"
+
+
+class EntryKind(StrEnum):
+    """What a ledger entry records."""
+
+    SIGNUP_BONUS = "signup_bonus"
+    TOPUP = "topup"
+    CHARGE = "charge"
+    REFUND = "refund"
+    ADJUSTMENT = "adjustment"
+
+
+class EntryStatus(StrEnum):
+    """A charge is pending until its job is done (completed) or refunded; other entries are completed."""
+
+    PENDING = "pending"
+    COMPLETED = "completed"
+    REFUNDED = "refunded"
+
+
+class Bucket(StrEnum):
+    """Where credits are held: bonus credits are spent first."""
+
+    BONUS = "bonus"
+    PAID = "paid"
