@@ -69,16 +69,10 @@ def start_workers(settings: Settings, queue, storage, stop: threading.Event) -> 
 
 def run_bot(settings: Settings, queue, storage) -> None:
     """The bot in the main thread until SIGINT/SIGTERM (python-telegram-bot owns the signals)."""
-    from telegram import Update
-
     from bot.app import build_application
-    from bot.webhook import run_webhook
+    from bot.run import serve
 
-    application = build_application(settings, queue=queue, storage=storage)
-    if settings.telegram_webhook_url:
-        run_webhook(application, settings)
-    else:
-        application.run_polling(allowed_updates=Update.ALL_TYPES)
+    serve(build_application(settings, queue=queue, storage=storage), settings)
 
 
 def wait_for_signal() -> None:
@@ -91,7 +85,14 @@ def wait_for_signal() -> None:
 
 
 def main() -> int:
-    settings = start(load_or_exit(), schema=APPLY)
+    settings = load_or_exit()
+    if settings.telegram_bot_token:
+        from bot.run import settings_problem  # the bot's modules load only when it runs
+
+        if problem := settings_problem(settings):
+            print(f"configuration error: {problem}", file=sys.stderr)
+            return 2
+    settings = start(settings, schema=APPLY)
     try:
         ensure_admin(settings)
         runtime, stop = open_runtime(settings), threading.Event()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
@@ -83,10 +83,14 @@ async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incom
     language = language_of(update)
     message = update.effective_message
     user = await current_user(update, context)
-    refusal = _refusal(user, incoming, svc.settings, language)
-    if refusal:
-        reply, markup = refusal
-        await message.reply_text(reply, reply_markup=markup)
+    if incoming.file_size and incoming.file_size > download_limit(svc.settings):
+        await message.reply_text(_too_large(language, incoming.file_size, svc.settings))
+        return
+    try:  # core's rules, before the download
+        await off_loop(jobs.check_can_submit, user.id, svc.settings)
+    except CutoutError as exc:
+        await message.reply_text(error_text(language, exc, svc.settings, user.balance.total),
+                                 reply_markup=buy_markup(language) if isinstance(exc, InsufficientCredits) else None)
         return
     status = await message.reply_text(text(language, "received"), do_quote=True)
     try:
@@ -109,19 +113,6 @@ async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incom
         await status.edit_text(text(language, "status_queued", position=position))
     finally:
         await off_loop(jobs.try_publish, svc.queue, job.id)  # the job is paid for: publish whatever the chat did
-
-
-def _refusal(user: UserView, incoming: Incoming, settings: Settings,
-             language: str) -> tuple[str, InlineKeyboardMarkup | None] | None:
-    """(message, markup) when the photo can be refused before fetching it; None to go on."""
-    if user.is_blocked:
-        return text(language, "blocked"), None
-    if incoming.file_size and incoming.file_size > download_limit(settings):
-        return _too_large(language, incoming.file_size, settings), None
-    if user.balance.total < settings.price_per_image:
-        return (text(language, "no_credits", price=settings.price_per_image, total=user.balance.total),
-                buy_markup(language))
-    return None
 
 
 def _too_large(language: str, size: int, settings: Settings) -> str:

@@ -6,10 +6,12 @@ import logging
 import sys
 
 from telegram import Update
+from telegram.ext import Application
 
 from bot.app import build_application
 from bot.webhook import run_webhook, webhook_problem
 from core.bootstrap import load_or_exit, start
+from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -17,14 +19,26 @@ logger = logging.getLogger(__name__)
 def main() -> int:
     """Run the bot until SIGINT/SIGTERM; exit 2 with one clear line when it cannot start."""
     settings = load_or_exit()
-    if not settings.telegram_bot_token:
-        print("configuration error: TELEGRAM_BOT_TOKEN is not set (get one from @BotFather)", file=sys.stderr)
-        return 2
-    if settings.telegram_webhook_url and (problem := webhook_problem(settings)):
+    if problem := settings_problem(settings):
         print(f"configuration error: {problem}", file=sys.stderr)
         return 2
     start(settings)  # exits with one line while migrations are pending
-    application = build_application(settings)
+    serve(build_application(settings), settings)
+    return 0
+
+
+def settings_problem(settings: Settings) -> str | None:
+    """Why the bot cannot start with these settings (no token, a webhook without its secret), or None."""
+    if not settings.telegram_bot_token:
+        return "TELEGRAM_BOT_TOKEN is not set (get one from @BotFather)"
+    if settings.telegram_webhook_url:
+        return webhook_problem(settings)
+    return None
+
+
+def serve(application: Application, settings: Settings) -> None:
+    """Run the bot until SIGINT/SIGTERM: a webhook when TELEGRAM_WEBHOOK_URL is set, else polling
+    (`python -m bot` and `make run` alike)."""
     if settings.telegram_webhook_url:
         logger.info("starting the bot with a webhook")
         run_webhook(application, settings)
@@ -32,4 +46,3 @@ def main() -> int:
         logger.info("starting the bot, polling")
         application.run_polling(allowed_updates=Update.ALL_TYPES)
     logger.info("the bot stopped")
-    return 0

@@ -12,7 +12,15 @@ from core import billing
 from core.accounts import require_active
 from core.db import db
 from core.enums import ACTIVE, FINISHED, EntryKind, EntryStatus, JobSource, JobStatus
-from core.errors import InvalidJobState, JobNotFound, JobNotReady, QueueUnavailable, ResultGone, TooManyJobs
+from core.errors import (
+    InsufficientCredits,
+    InvalidJobState,
+    JobNotFound,
+    JobNotReady,
+    QueueUnavailable,
+    ResultGone,
+    TooManyJobs,
+)
 from core.images import inspect_image
 from core.models import Job, Transaction, utcnow
 from core.options import JobOptions, parse_options
@@ -66,6 +74,17 @@ def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, 
         raise
     logger.info("job %s created for user %s", job_id, user_id)
     return get_job(job_id)
+
+
+def check_can_submit(user_id: int, settings: Settings) -> None:
+    """The rules create_job applies before anything is stored, for a front end to refuse a photo
+    before it fetches it: UserBlocked, InsufficientCredits or TooManyJobs."""
+    user = require_active(user_id)
+    if user.balance.total < settings.price_per_image:
+        raise InsufficientCredits(f"This needs {settings.price_per_image} credit(s).")
+    if Job.in_flight(user_id).count() >= settings.max_jobs_in_flight:
+        raise TooManyJobs(f"You already have {settings.max_jobs_in_flight} photos in progress; "
+                          "wait for one to finish.")
 
 
 def try_publish(queue, job_id: str) -> bool:

@@ -195,6 +195,7 @@ def test_at_most_max_jobs_in_flight_per_user(bot, ann):
     assert bot.api.sent_texts()[-1] == "You already have 3 photos in progress. Send this one again when one is done."
     assert Job.select().count() == 3
     assert user_of(ann).balance.total == 13 - 3
+    assert len(bot.api.calls_to("getFile")) == 3  # the fourth was refused before its download
 
 
 def test_a_failed_download_asks_to_send_again(bot, ann):
