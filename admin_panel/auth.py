@@ -86,17 +86,6 @@ def token_required(view):
     return wrapped
 
 
-def admin_token_required(view):
-    """API: a valid admin token, else 401 (no token) or 403 (not an admin)."""
-    @token_required
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not identity().is_admin:
-            return error_response("forbidden", "This needs an admin token.", 403)
-        return view(*args, **kwargs)
-    return wrapped
-
-
 def login_required(view):
     """Pages: a signed-in browser, else a redirect to the sign-in page."""
     @wraps(view)
@@ -107,16 +96,26 @@ def login_required(view):
     return wrapped
 
 
-def admin_required(view):
-    """Pages: a signed-in admin, else the sign-in page (or 403 for a signed-in user)."""
-    @login_required
-    @wraps(view)
-    def wrapped(*args, **kwargs):
-        if not page_identity().is_admin:
-            return render_template("error.html", status=403, title="Admins only",
-                                   message="This page is for admins."), 403
-        return view(*args, **kwargs)
-    return wrapped
+def _admins_only(signed_in, who, refuse):
+    """A decorator: `signed_in` first, then `refuse()` unless `who()` is an admin."""
+    def decorator(view):
+        @signed_in
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not who().is_admin:
+                return refuse()
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+# API: a valid admin token, else 401 (no token) or 403 (not an admin).
+admin_token_required = _admins_only(
+    token_required, identity, lambda: error_response("forbidden", "This needs an admin token.", 403))
+# Pages: a signed-in admin, else the sign-in page (or 403 for a signed-in user).
+admin_required = _admins_only(
+    login_required, page_identity,
+    lambda: (render_template("error.html", status=403, title="Admins only", message="This page is for admins."), 403))
 
 
 def sign_in(email: str, password: str) -> UserView:

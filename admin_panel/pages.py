@@ -136,7 +136,7 @@ def transactions():
     if kind is not None and kind not in tuple(EntryKind):
         raise BadRequest("Unknown kind.")
     return render_template("admin/transactions.html", page=billing.all_transactions(page_arg(), kind=kind),
-                           kind=kind)
+                           kind=kind, kinds=list(EntryKind))
 
 
 @bp.get("/jobs/<job_id>/thumbnail/<which>")
