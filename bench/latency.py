@@ -368,7 +368,7 @@ class Compose(Service):
 
     def stop(self) -> None:
         super().stop()
-        from core.queue import RabbitQueue
+        from core.rabbit import RabbitQueue
         from core.settings import load_settings
 
         RabbitQueue(load_settings({**self.shared, "APP_ENV": "test"}, env_file=None)).delete_topology()

@@ -152,7 +152,7 @@ class Environment:
 
     def __exit__(self, *exc_info) -> None:
         from core.db import db
-        from core.queue import RabbitQueue
+        from core.rabbit import RabbitQueue
 
         self.stop.set()
         if self.worker and self.worker.poll() is None:

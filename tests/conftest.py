@@ -13,7 +13,8 @@ import pytest
 from core import migrations
 from core.db import connect_database, db
 from core.models import ALL_MODELS
-from core.queue import MemoryQueue, RabbitQueue
+from core.queue import MemoryQueue
+from core.rabbit import RabbitQueue
 from core.settings import Settings, load_settings
 from core.storage import Storage
 

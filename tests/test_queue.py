@@ -10,7 +10,8 @@ import uuid
 import pytest
 
 from core.errors import QueueUnavailable
-from core.queue import MemoryQueue, RabbitQueue, Reject, decode, encode, open_queue
+from core.queue import MemoryQueue, Reject, decode, encode, open_queue
+from core.rabbit import RabbitQueue
 from tests.conftest import make_settings
 from tests.support.waiting import wait_for
 
@@ -322,7 +323,7 @@ def test_consumer_and_publisher_reconnect_after_the_connection_drops(tmp_path, a
         consumers.start(queue, settings.input_queue, recorder)
         queue.publish_job("before")
         wait_for(lambda: len(recorder.messages) == 1, what="the first message")
-        with caplog.at_level(logging.INFO, logger="core.queue"):
+        with caplog.at_level(logging.INFO, logger="core.rabbit"):
             proxy.cut()
             queue.publish_job("after")  # the publisher notices the dead connection and opens a new one
             wait_for(lambda: {"job_id": "after", "v": 1} in recorder.messages, what="the message after the cut")

@@ -24,7 +24,7 @@ from core import accounts, jobs
 from core.audit import check_ledger
 from core.health import heartbeat_path, is_fresh
 from core.models import Job, Transaction, utcnow
-from core.queue import RabbitQueue
+from core.rabbit import RabbitQueue
 from core.storage import Storage
 from tests.support.images import decode, encode, subject_image
 from tests.support.waiting import wait_for
