@@ -1,22 +1,25 @@
-"""Shared fixtures: settings, a clean database (SQLite and PostgreSQL), storage, the in-process queue."""
+"""Shared fixtures: settings, a clean database (SQLite and PostgreSQL), storage, the queues, a user and the engine."""
 
 from __future__ import annotations
 
 import os
 import uuid
+from dataclasses import replace
 from typing import NoReturn
 from urllib.parse import urlparse, urlunparse
 
 import psycopg2
 import pytest
 
-from core import migrations
+from core import accounts, jobs, migrations
 from core.db import connect_database, db
 from core.models import ALL_MODELS
 from core.queue import MemoryQueue
 from core.rabbit import RabbitQueue
 from core.settings import Settings, load_settings
 from core.storage import Storage
+from tests.support.jobs import png
+from tests.support.queues import Consumers
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -132,6 +135,12 @@ def sqlite_settings(tmp_path) -> Settings:
 
 
 @pytest.fixture
+def fast_settings(settings):
+    """Quick retries, so the retry tests take milliseconds."""
+    return replace(settings, retry_backoff_seconds=0.01)
+
+
+@pytest.fixture
 def storage(settings) -> Storage:
     return Storage(settings.storage_dir)
 
@@ -139,6 +148,31 @@ def storage(settings) -> Storage:
 @pytest.fixture
 def memory_queue(settings) -> MemoryQueue:
     return MemoryQueue(settings)
+
+
+@pytest.fixture
+def consumers():
+    """Queue consumers on threads (tests.support.queues), stopped and joined when the test ends."""
+    running = Consumers()
+    yield running
+    running.join()
+
+
+@pytest.fixture
+def user(settings):
+    """A Telegram user with 3 bonus credits."""
+    user, _ = accounts.register_telegram_user(1001, signup_bonus=3)
+    return user
+
+
+@pytest.fixture
+def submit(settings, storage, memory_queue):
+    """submit(user_id, data=None, options=None, **kwargs) submits a job through core (a small PNG by default)."""
+    def submit(user_id, data=None, options=None, **kwargs):
+        data = png() if data is None else data
+        return jobs.submit_job(user_id, data, options or {}, settings=settings, storage=storage,
+                               queue=memory_queue, **kwargs)
+    return submit
 
 
 @pytest.fixture
@@ -188,3 +222,11 @@ def tiny_model_path(tmp_path_factory):
     from tests.support.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_path, tmp_path_factory):
+    """One engine on the tiny model for each test module, as a worker process has one."""
+    from worker.engine import load_engine
+
+    return load_engine(make_settings(tmp_path_factory.mktemp("engine"), rembg_model_path=tiny_model_path))

@@ -21,7 +21,8 @@ from bot.webhook import SECRET_HEADER, make_webhook_app, secret_matches
 from core.errors import SettingsError
 from tests.support.bot_harness import BotHarness
 from tests.support.bot_updates import Person
-from tests.support.fake_bot_api import TOKEN, FakeBotApiServer
+from tests.support.fake_bot_api import TOKEN
+from tests.support.fake_bot_api_server import FakeBotApiServer
 from tests.support.images import decode, encode, subject_image
 
 ROOT = Path(__file__).resolve().parents[1]

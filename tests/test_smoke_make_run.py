@@ -6,6 +6,7 @@ and the tiny test model stands in for a real one (REMBG_MODEL_PATH)."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -141,7 +142,8 @@ def test_make_run_serves_a_cut_out_and_stops_cleanly_on_ctrl_c(tmp_path, tiny_mo
         assert alpha.getpixel((48, 32)) > 200 and alpha.getpixel((2, 2)) < 50
         assert (repo / "var" / "cutout.db").exists()  # the embedded default: SQLite under var/
     finally:
-        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
+        with contextlib.suppress(ProcessLookupError):  # make run may have stopped on its own (a failure)
+            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group
         try:
             process.wait(60)
         finally:

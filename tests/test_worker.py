@@ -1,38 +1,24 @@
-"""The worker with the in-process queue: job lifecycle, retries, refunds, idempotency, the sweeper."""
+"""The worker with the in-process queue: job lifecycle, retries, refunds, idempotency, stopping, memory."""
 
 from __future__ import annotations
 
 import threading
 import uuid
 from dataclasses import replace
-from datetime import timedelta
 
 import pytest
 
-from core import accounts, billing, jobs
+from core import billing, jobs
 from core.audit import check_ledger
 from core.errors import InvalidImage
-from core.models import Job, Transaction, utcnow
-from core.queue import MemoryQueue, Reject
+from core.queue import Reject
 from core.settings import Settings
-from core.storage import Storage
-from tests.conftest import make_settings
 from tests.support.images import decode, encode, subject_image
+from tests.support.jobs import ledger_of, status_of
 from tests.support.waiting import wait_for
-from worker.engine import load_engine
 from worker.handler import JobHandler, retry_delay
 from worker.pipeline import ProcessedImage
 from worker.service import start_workers
-from worker.sweeper import republish_unfinished, sweep_once
-
-
-def status_of(job_id) -> str:
-    return jobs.get_job(job_id).status
-
-
-def ledger_of(job_id) -> list[tuple[str, int, str]]:
-    rows = Transaction.select().where(Transaction.job == job_id).order_by(Transaction.id)
-    return [(row.kind, row.amount, row.status) for row in rows]
 
 
 def fake_result(data: bytes = b"cut-out") -> ProcessedImage:
@@ -54,23 +40,6 @@ class FakePipeline:
         return fake_result()
 
 
-@pytest.fixture(scope="module")
-def engine(tiny_model_path, tmp_path_factory):
-    return load_engine(make_settings(tmp_path_factory.mktemp("worker"), rembg_model_path=tiny_model_path))
-
-
-@pytest.fixture
-def fast_settings(settings):
-    """Quick retries, so the retry tests take milliseconds."""
-    return replace(settings, retry_backoff_seconds=0.01)
-
-
-@pytest.fixture
-def user(fast_settings):
-    user, _ = accounts.register_telegram_user(2001, signup_bonus=3)
-    return user
-
-
 @pytest.fixture
 def workers(fast_settings, storage, memory_queue, engine):
     """start(process=None, **overrides) runs worker threads on the in-process queue until the test ends."""
@@ -90,6 +59,7 @@ def workers(fast_settings, storage, memory_queue, engine):
 
 @pytest.fixture
 def submit(fast_settings, storage, memory_queue, user):
+    """submit(data=None, **kwargs) submits as `user` with quick retries (in place of conftest's submit)."""
     def submit(data: bytes | None = None, **kwargs):
         photo = encode(subject_image()) if data is None else data
         return jobs.submit_job(user.id, photo, kwargs.pop("options", {}), settings=fast_settings, storage=storage,
@@ -219,6 +189,15 @@ def test_job_whose_attempts_all_died_is_failed_without_running_again(fast_settin
     assert check_ledger() == []
 
 
+def test_start_with_the_in_process_queue_finishes_jobs_left_unfinished(workers, fast_settings, storage, user):
+    waiting = jobs.create_job(user.id, encode(subject_image()), {}, settings=fast_settings, storage=storage)
+    interrupted = jobs.create_job(user.id, encode(subject_image()), {}, settings=fast_settings, storage=storage)
+    jobs.start_job(interrupted.id)  # the process stopped while this one ran
+    workers(process=FakePipeline())
+    wait_for(lambda: {status_of(waiting.id), status_of(interrupted.id)} == {"done"}, what="both jobs done")
+    assert check_ledger() == []
+
+
 def test_stop_finishes_the_job_in_hand_and_takes_no_other(fast_settings, storage, memory_queue, engine, submit):
     entered, release = threading.Event(), threading.Event()
 
@@ -274,94 +253,3 @@ def test_running_workers_hand_memory_back_when_idle(workers, submit, monkeypatch
     workers(process=FakePipeline())
     job = submit()
     wait_for(lambda: status_of(job.id) == "done" and trims == ["trim"])
-
-
-def backdate(job_id, seconds: int) -> None:
-    past = utcnow() - timedelta(seconds=seconds)
-    Job.update(queued_at=past, started_at=past).where(Job.id == job_id).execute()
-
-
-def test_sweeper_publishes_a_stuck_job_once_however_many_sweepers_run(fast_settings, storage, user):
-    settings = replace(fast_settings, stuck_job_seconds=60)
-    queue = MemoryQueue(settings)
-    job = jobs.create_job(user.id, encode(subject_image()), {}, settings=settings, storage=storage)  # never published
-    backdate(job.id, 3600)
-    assert sweep_once(settings, queue) == 1
-    assert sweep_once(settings, queue) == 0  # a second worker's sweeper finds it no longer stuck
-    assert queue.depth("input_queue") == 1
-    assert status_of(job.id) == "queued"
-
-
-def test_sweeper_publishes_a_lost_result_event_again_once(fast_settings, storage, user):
-    settings = replace(fast_settings, stuck_job_seconds=60)
-    queue = MemoryQueue(settings)
-    lost, delivered, api = (jobs.create_job(user.id, encode(subject_image()), {}, settings=settings,
-                                            storage=storage, chat_id=chat) for chat in (5, 5, None))
-    for job in (lost, delivered, api):
-        jobs.complete_job(job.id, output_key="x", content_type="image/png")
-    jobs.record_delivery(delivered.id)
-    past = utcnow() - timedelta(seconds=3600)
-    Job.update(finished_at=past, queued_at=past).execute()
-    assert sweep_once(settings, queue) == 1
-    assert sweep_once(settings, queue) == 0  # claimed: not again until another timeout passes
-    assert queue.depth("result_queue") == 1
-    assert queue.depth("input_queue") == 0
-
-
-def test_sweeper_leaves_jobs_younger_than_the_timeout(fast_settings, storage, user):
-    settings = replace(fast_settings, stuck_job_seconds=60)
-    queue = MemoryQueue(settings)
-    jobs.create_job(user.id, encode(subject_image()), {}, settings=settings, storage=storage)
-    assert sweep_once(settings, queue) == 0
-    assert queue.depth("input_queue") == 0
-
-
-def test_sweeper_publishes_the_job_of_a_dead_worker_again(fast_settings, storage, user):
-    settings = replace(fast_settings, stuck_job_seconds=60)
-    queue = MemoryQueue(settings)
-    job = jobs.create_job(user.id, encode(subject_image()), {}, settings=settings, storage=storage)
-    jobs.start_job(job.id)
-    backdate(job.id, 3600)
-    assert sweep_once(settings, queue) == 1
-    assert (status_of(job.id), queue.depth("input_queue")) == ("queued", 1)
-
-
-def test_start_with_the_in_process_queue_finishes_jobs_left_unfinished(workers, fast_settings, storage, user):
-    waiting = jobs.create_job(user.id, encode(subject_image()), {}, settings=fast_settings, storage=storage)
-    interrupted = jobs.create_job(user.id, encode(subject_image()), {}, settings=fast_settings, storage=storage)
-    jobs.start_job(interrupted.id)  # the process stopped while this one ran
-    workers(process=FakePipeline())
-    wait_for(lambda: {status_of(waiting.id), status_of(interrupted.id)} == {"done"}, what="both jobs done")
-    assert check_ledger() == []
-
-
-def test_republish_unfinished_ignores_finished_jobs(fast_settings, storage, user):
-    queue = MemoryQueue(fast_settings)
-    done = jobs.create_job(user.id, encode(subject_image()), {}, settings=fast_settings, storage=storage)
-    jobs.complete_job(done.id, output_key="x", content_type="image/png")
-    assert republish_unfinished(queue) == 0
-
-
-def test_sweepers_running_at_once_publish_each_stuck_job_once(pg_settings, tmp_path):
-    settings = replace(pg_settings, stuck_job_seconds=60, max_jobs_in_flight=5)
-    storage = Storage(settings.storage_dir)
-    queue = MemoryQueue(settings)
-    owner, _ = accounts.register_telegram_user(2002, signup_bonus=5)
-    stuck = [jobs.create_job(owner.id, encode(subject_image()), {}, settings=settings, storage=storage).id
-             for _ in range(5)]
-    for job_id in stuck:
-        backdate(job_id, 3600)
-    barrier = threading.Barrier(4)
-    published: list[int] = []
-
-    def sweeper() -> None:
-        barrier.wait()
-        published.append(sweep_once(settings, queue))
-
-    threads = [threading.Thread(target=sweeper) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    assert sum(published) == 5
-    assert queue.depth("input_queue") == 5

@@ -88,3 +88,15 @@ class Panel:
         """This client's CSRF token, read from a page's meta tag (the page sets the cookie)."""
         html = self.client.get("/login").get_data(as_text=True)
         return re.search(r'name="csrf-token" content="([^"]+)"', html).group(1)
+
+
+def form(panel, path, data=None, token=True, **kwargs):
+    """POST a form as the browser does, with the CSRF token of the page unless token=False."""
+    data = dict(data or {})
+    if token:
+        data["csrf_token"] = panel.csrf()
+    return panel.client.post(path, data=data, **kwargs)
+
+
+def html(response) -> str:
+    return response.get_data(as_text=True)

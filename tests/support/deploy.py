@@ -1,0 +1,17 @@
+"""The deployment's files and the services and secrets the deploy tests hold docker-compose.yml to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+COMPOSE_GPU = ROOT / "docker-compose.gpu.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
+NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+
+APP_SERVICES = {"admin_panel", "bot", "migrate", "purge", "worker"}
+LONG_RUNNING = {"admin_panel", "bot", "database", "purge", "rabbitmq", "web-proxy", "worker"}
+ALL_SERVICES = LONG_RUNNING | {"migrate"}
+# Values compose must be given; .env.example leaves them empty.
+REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_PASS", "JWT_SECRET", "TELEGRAM_BOT_TOKEN")

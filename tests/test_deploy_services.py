@@ -1,0 +1,217 @@
+"""What docker-compose.yml holds: every service, its command, healthcheck, start order, volumes, settings, secrets."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.deploy import ALL_SERVICES, APP_SERVICES, COMPOSE, LONG_RUNNING, REQUIRED_SECRETS
+
+SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY", re.IGNORECASE)
+REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:(?::?[-?])[^}]*)?\}")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose) -> dict:
+    return compose["services"]
+
+
+def inline_secrets(compose_data: dict) -> list[str]:
+    """Where a service's environment writes a secret as a literal instead of a ${VAR} reference."""
+    found = []
+    for name, service in compose_data["services"].items():
+        environment = service.get("environment") or {}
+        if isinstance(environment, list):
+            environment = dict(item.split("=", 1) if "=" in item else (item, None) for item in environment)
+        for key, value in environment.items():
+            literal = REFERENCE.sub("", str(value or ""))
+            if SECRET_NAME.search(key) and literal:
+                found.append(f"{name}.{key}")
+            elif re.search(r"://[^/@\s]*:[^/@\s]+@", literal):  # user:password@ left after removing references
+                found.append(f"{name}.{key} (URL with a password)")
+    return found
+
+
+def test_the_file_has_no_obsolete_version_key(compose):
+    assert "version" not in compose
+
+
+def test_every_service_of_the_deployment_is_defined(services):
+    assert set(services) == ALL_SERVICES
+
+
+def test_services_run_the_right_commands(services):
+    assert services["migrate"]["command"] == ["python", "-m", "core", "migrate"]
+    assert services["bot"]["command"] == ["python", "-m", "bot"]
+    assert services["worker"]["command"] == ["python", "-m", "worker"]
+    panel = services["admin_panel"]["command"]
+    assert panel[0] == "gunicorn" and panel[-1] == "admin_panel:create_app()"
+    assert "--bind=0.0.0.0:8000" in panel
+    assert "python -m core purge" in services["purge"]["command"][-1]
+    assert services["database"]["image"] == "postgres:16-alpine"
+    assert services["rabbitmq"]["image"] == "rabbitmq:3-management"
+    assert services["web-proxy"]["image"].startswith("nginx:") and "alpine" in services["web-proxy"]["image"]
+
+
+# --- healthchecks and start order ---
+
+
+def test_every_long_running_service_has_a_healthcheck_and_a_restart_policy(services):
+    for name in LONG_RUNNING:
+        check = services[name].get("healthcheck") or {}
+        assert check.get("test") and not check.get("disable"), name
+        assert services[name].get("restart") == "unless-stopped", name
+    assert services["migrate"]["restart"] == "no"
+
+
+@pytest.mark.parametrize("name", ["worker", "bot"])
+def test_worker_and_bot_are_checked_through_their_heartbeat_files(services, name):
+    assert services[name]["healthcheck"]["test"] == [
+        "CMD", "python", "-m", "core", "healthcheck", "--heartbeat", f"/app/var/health/{name}", "--max-age", "120"]
+
+
+def test_database_and_broker_have_their_own_healthchecks(services):
+    assert "pg_isready" in " ".join(services["database"]["healthcheck"]["test"])
+    assert services["rabbitmq"]["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
+
+
+class _Health(BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):
+        self.send_response(self.status if self.path == "/healthz" else 404)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.parametrize(("status", "healthy"), [(200, True), (503, False)])
+def test_the_panel_healthcheck_fails_on_a_503(services, status, healthy):
+    test = services["admin_panel"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "python", "-c"] and "curl" not in " ".join(test)
+    handler = type("Health", (_Health,), {"status": status})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code = test[3].replace("127.0.0.1:8000", f"127.0.0.1:{server.server_port}")
+        assert "/healthz" in code
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=30)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert (result.returncode == 0) is healthy
+
+
+def _shell(command: str, tmp_path: Path) -> str:
+    """A compose shell string as the container runs it: $$ unescaped, paths moved under tmp_path."""
+    return command.replace("$$", "$").replace("/app/var/health/", f"{tmp_path}/")
+
+
+@pytest.mark.parametrize(("age_hours", "healthy"), [(1, True), (26, False), (None, False)])
+def test_the_purge_healthcheck_wants_a_successful_run_within_a_day(services, tmp_path, age_hours, healthy):
+    kind, command = services["purge"]["healthcheck"]["test"]
+    assert kind == "CMD-SHELL"
+    if age_hours is not None:
+        marker = tmp_path / "purge"
+        marker.touch()
+        stamp = time.time() - age_hours * 3600
+        os.utime(marker, (stamp, stamp))
+    result = subprocess.run(["sh", "-c", _shell(command, tmp_path)], capture_output=True, timeout=30)
+    assert (result.returncode == 0) is healthy
+
+
+def test_the_purge_loop_purges_at_once_and_stops_on_sigterm(services, tmp_path):
+    program, flag, script = services["purge"]["command"]
+    assert (program, flag) == ("sh", "-c")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    fake_python = bin_dir / "python"
+    fake_python.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n')
+    fake_python.chmod(0o755)
+    loop = subprocess.Popen(["sh", "-c", _shell(script, tmp_path)], start_new_session=True,
+                            env={"PATH": f"{bin_dir}:/usr/bin:/bin"})
+    try:
+        deadline = time.monotonic() + 10
+        while not (tmp_path / "purge").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert calls.read_text() == "-m core purge\n"
+        assert (tmp_path / "purge").exists()  # the healthcheck's marker
+        loop.send_signal(signal.SIGTERM)
+        assert loop.wait(timeout=10) == 0  # not held for a day by the sleep
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(loop.pid, signal.SIGKILL)  # the orphaned sleep (the container's end takes it)
+        loop.wait()
+
+
+def test_services_start_after_healthy_dependencies_and_finished_migrations(services):
+    ready = {"database": "service_healthy", "rabbitmq": "service_healthy",
+             "migrate": "service_completed_successfully"}
+    for name in APP_SERVICES - {"migrate"}:
+        conditions = {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
+        assert conditions == ready, name
+    assert services["migrate"]["depends_on"] == {"database": {"condition": "service_healthy"}}
+    assert services["web-proxy"]["depends_on"] == {"admin_panel": {"condition": "service_healthy"}}
+
+
+# --- volumes, settings, secrets, ports ---
+
+
+def test_named_volumes_keep_the_database_the_files_and_the_model(compose, services):
+    assert {"database-data", "rabbitmq-data", "storage", "models"} <= set(compose["volumes"])
+    assert "database-data:/var/lib/postgresql/data" in services["database"]["volumes"]
+    for name in ("admin_panel", "bot", "purge", "worker"):
+        assert "storage:/app/var/storage" in services[name]["volumes"], name
+    assert "models:/app/models" in services["worker"]["volumes"]
+
+
+def test_app_services_take_their_settings_from_dotenv(services):
+    for name in APP_SERVICES:
+        assert services[name]["env_file"] in (".env", [".env"]), name
+        environment = services[name]["environment"]
+        assert environment["STORAGE_DIR"] == "/app/var/storage" and environment["MODEL_DIR"] == "/app/models"
+    # The third-party images get only what they need, not the app's secrets.
+    for name in ("database", "rabbitmq", "web-proxy"):
+        assert "env_file" not in services[name], name
+
+
+def test_no_secret_is_written_inline(compose):
+    assert inline_secrets(compose) == []
+    text = COMPOSE.read_text()
+    for secret in REQUIRED_SECRETS:
+        uses = re.findall(rf"\$\{{{secret}([^}}]*)\}}", text)
+        assert uses and all(use.startswith(":?") for use in uses), secret
+
+
+def test_the_secret_scan_catches_literals():
+    doctored = {"services": {
+        "a": {"environment": {"JWT_SECRET": "hunter2", "SAFE": "${JWT_SECRET:?x}"}},
+        "b": {"environment": ["RABBITMQ_DEFAULT_PASS=guest"]},
+        "c": {"environment": {"DATABASE_URL": "postgresql://cutout:hunter2@database:5432/cutout"}},
+        "d": {"environment": {"DATABASE_URL": "postgresql://${U}:${P:?x}@database:5432/cutout", "TOKEN": "${T}"}},
+    }}
+    assert inline_secrets(doctored) == [
+        "a.JWT_SECRET", "b.RABBITMQ_DEFAULT_PASS", "c.DATABASE_URL (URL with a password)"]
+
+
+def test_only_the_web_proxy_publishes_a_port(services):
+    assert {name for name, service in services.items() if service.get("ports")} == {"web-proxy"}
+    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in services["web-proxy"]["volumes"]

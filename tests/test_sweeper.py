@@ -1,0 +1,97 @@
+"""The sweeper: stuck jobs and lost result events published again, once however many sweepers run."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+from datetime import timedelta
+
+from core import accounts, jobs
+from core.models import Job, utcnow
+from core.queue import MemoryQueue
+from core.storage import Storage
+from tests.support.images import encode, subject_image
+from tests.support.jobs import status_of
+from worker.sweeper import republish_unfinished, sweep_once
+
+
+def backdate(job_id, seconds: int) -> None:
+    past = utcnow() - timedelta(seconds=seconds)
+    Job.update(queued_at=past, started_at=past).where(Job.id == job_id).execute()
+
+
+def test_sweeper_publishes_a_stuck_job_once_however_many_sweepers_run(fast_settings, storage, user):
+    settings = replace(fast_settings, stuck_job_seconds=60)
+    queue = MemoryQueue(settings)
+    job = jobs.create_job(user.id, encode(subject_image()), {}, settings=settings, storage=storage)  # never published
+    backdate(job.id, 3600)
+    assert sweep_once(settings, queue) == 1
+    assert sweep_once(settings, queue) == 0  # a second worker's sweeper finds it no longer stuck
+    assert queue.depth("input_queue") == 1
+    assert status_of(job.id) == "queued"
+
+
+def test_sweeper_publishes_a_lost_result_event_again_once(fast_settings, storage, user):
+    settings = replace(fast_settings, stuck_job_seconds=60)
+    queue = MemoryQueue(settings)
+    lost, delivered, api = (jobs.create_job(user.id, encode(subject_image()), {}, settings=settings,
+                                            storage=storage, chat_id=chat) for chat in (5, 5, None))
+    for job in (lost, delivered, api):
+        jobs.complete_job(job.id, output_key="x", content_type="image/png")
+    jobs.record_delivery(delivered.id)
+    past = utcnow() - timedelta(seconds=3600)
+    Job.update(finished_at=past, queued_at=past).execute()
+    assert sweep_once(settings, queue) == 1
+    assert sweep_once(settings, queue) == 0  # claimed: not again until another timeout passes
+    assert queue.depth("result_queue") == 1
+    assert queue.depth("input_queue") == 0
+
+
+def test_sweeper_leaves_jobs_younger_than_the_timeout(fast_settings, storage, user):
+    settings = replace(fast_settings, stuck_job_seconds=60)
+    queue = MemoryQueue(settings)
+    jobs.create_job(user.id, encode(subject_image()), {}, settings=settings, storage=storage)
+    assert sweep_once(settings, queue) == 0
+    assert queue.depth("input_queue") == 0
+
+
+def test_sweeper_publishes_the_job_of_a_dead_worker_again(fast_settings, storage, user):
+    settings = replace(fast_settings, stuck_job_seconds=60)
+    queue = MemoryQueue(settings)
+    job = jobs.create_job(user.id, encode(subject_image()), {}, settings=settings, storage=storage)
+    jobs.start_job(job.id)
+    backdate(job.id, 3600)
+    assert sweep_once(settings, queue) == 1
+    assert (status_of(job.id), queue.depth("input_queue")) == ("queued", 1)
+
+
+def test_republish_unfinished_ignores_finished_jobs(fast_settings, storage, user):
+    queue = MemoryQueue(fast_settings)
+    done = jobs.create_job(user.id, encode(subject_image()), {}, settings=fast_settings, storage=storage)
+    jobs.complete_job(done.id, output_key="x", content_type="image/png")
+    assert republish_unfinished(queue) == 0
+
+
+def test_sweepers_running_at_once_publish_each_stuck_job_once(pg_settings, tmp_path):
+    settings = replace(pg_settings, stuck_job_seconds=60, max_jobs_in_flight=5)
+    storage = Storage(settings.storage_dir)
+    queue = MemoryQueue(settings)
+    owner, _ = accounts.register_telegram_user(2002, signup_bonus=5)
+    stuck = [jobs.create_job(owner.id, encode(subject_image()), {}, settings=settings, storage=storage).id
+             for _ in range(5)]
+    for job_id in stuck:
+        backdate(job_id, 3600)
+    barrier = threading.Barrier(4)
+    published: list[int] = []
+
+    def sweeper() -> None:
+        barrier.wait()
+        published.append(sweep_once(settings, queue))
+
+    threads = [threading.Thread(target=sweeper) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sum(published) == 5
+    assert queue.depth("input_queue") == 5
