@@ -10,7 +10,7 @@ import threading
 from core import bootstrap, jobs
 from core.errors import SettingsError
 from core.health import heartbeat_path, start_heartbeat
-from core.queue import JobQueue, MemoryQueue, open_queue
+from core.queue import JobQueue, MemoryQueue
 from core.settings import Settings
 from core.storage import Storage
 from worker.engine import load_engine
@@ -73,8 +73,8 @@ def _consume(queue: JobQueue, queue_name: str, handler: JobHandler, stop: thread
 
 def main() -> int:
     """`python -m worker`: load the model once, consume until SIGTERM or SIGINT, exit 0."""
-    settings = bootstrap.start()
-    queue = open_queue(settings)
+    runtime = bootstrap.open_runtime(bootstrap.start())  # refuses a database with pending migrations
+    settings, queue = runtime.settings, runtime.queue
     if isinstance(queue, MemoryQueue):
         logger.warning("AMQP_URL is not set: this worker only sees the jobs it finds in the database at start "
                        "and those the sweeper finds later; set AMQP_URL, or use `make run` for one process")
@@ -84,7 +84,7 @@ def main() -> int:
         logger.error("cannot start the worker: %s", exc)
         return 2
     stop = threading.Event()
-    handler = JobHandler(settings, queue, Storage(settings.storage_dir), engine, stop)
+    handler = JobHandler(settings, queue, runtime.storage, engine, stop)
     _handle_signals(stop, handler)
     threads = start_threads(settings, queue, handler, stop)
     consumers = [thread for thread in threads if thread.name.startswith("worker-")]
