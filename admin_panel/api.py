@@ -11,8 +11,8 @@ from werkzeug.exceptions import BadRequest
 from admin_panel.auth import identity, sign_in, token_required
 from admin_panel.extensions import services
 from admin_panel.schemas import entry_json, job_json, page_json, user_json
-from core import accounts, billing, jobs, tokens
-from core.enums import JobSource
+from core import accounts, billing, jobs, results, tokens
+from core.enums import JobSource, JobStatus
 from core.options import parse_options
 
 logger = logging.getLogger(__name__)
@@ -121,8 +121,10 @@ def create_job():
     data = upload.read()
     svc = services()
     job = jobs.submit_job(_user_id(), data, options, settings=svc.settings, storage=svc.storage,
-                          queue=svc.queue, source=JobSource.API, input_name=(upload.filename or "").replace("\x00", ""))
-    response = jsonify({"id": job.id, "status": job.status, "price": job.price})
+                          queue=svc.queue, source=JobSource.API, input_name=(upload.filename or "").replace("\x00", ""),
+                          idempotency_key=request.headers.get("Idempotency-Key"))
+    # A job is queued when it is made; a repeated request gets that same first answer.
+    response = jsonify({"id": job.id, "status": JobStatus.QUEUED, "price": job.price})
     response.headers["Location"] = f"{bp.url_prefix}/jobs/{job.id}"
     return response, 202
 
@@ -160,7 +162,7 @@ def get_job(job_id: str):
 @token_required
 def job_result(job_id: str):
     """The finished image with its content type; 409 until the job is done, 410 once purged."""
-    result = jobs.result_file(job_id, services().storage, _user_id())
+    result = results.result_file(job_id, services().storage, _user_id())
     response = Response(result.data, mimetype=result.content_type)
     if request.args.get("download"):
         response.headers["Content-Disposition"] = attachment(result.filename)

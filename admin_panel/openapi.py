@@ -149,8 +149,12 @@ PATHS = {
                                         400, 401, params=[PAGE])},
     "/api/v1/jobs": {
         "get": _op("The caller's jobs", {"200": _json("A page", _page_of("Job"))}, 400, 401, params=[PAGE]),
-        "post": _op("Submit an image", {"202": _json("Queued", _ref("JobAccepted"))},
-                    400, 401, 402, 403, 413, 415, 429, body=UPLOAD)},
+        "post": _op("Submit an image; a repeat with the same Idempotency-Key (within 24 h) returns the first "
+                    "answer and charges nothing, and one with another image or options is 409",
+                    {"202": _json("Queued", _ref("JobAccepted"))}, 400, 401, 402, 403, 409, 413, 415, 429,
+                    body=UPLOAD, params=[_param("Idempotency-Key", "header",
+                                                {"type": "string", "minLength": 1, "maxLength": 255,
+                                                 "pattern": "^[!-~]+$"})])},
     "/api/v1/jobs/{job_id}": {"get": _op(
         "One of the caller's jobs; with wait=N, answered as soon as it is finished or after N seconds "
         "(at once, with Retry-After, while too many requests wait)",

@@ -22,7 +22,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.services import is_not_modified, with_connection
 from bot.texts import text
-from core import accounts, jobs
+from core import accounts, jobs, results
 from core.bootstrap import Runtime
 from core.enums import JobStatus
 from core.errors import JobNotFound, ResultGone
@@ -47,7 +47,7 @@ def retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-async def send_result(bot: Bot, job: JobView, result: jobs.ResultFile, language: str) -> None:
+async def send_result(bot: Bot, job: JobView, result: results.ResultFile, language: str) -> None:
     """The result to the chat: a sticker, or a document (so a PNG keeps its transparency)."""
     reply = ReplyParameters(job.message_id, allow_sending_without_reply=True) if job.message_id else None
     if job.options.mode == "sticker":
@@ -148,7 +148,7 @@ class ResultListener:
             self._courtesy(job, text(language, "status_processing"))
         elif job.status == JobStatus.DONE:
             storage = self.services.storage
-            self._deliver(job, lambda: send_result(self.bot, job, jobs.result_file(job.id, storage), language))
+            self._deliver(job, lambda: send_result(self.bot, job, results.result_file(job.id, storage), language))
             self._courtesy(job, text(language, "status_done"))
         else:
             reason = (job.error or text(language, "failed_reason"))[:REASON_LENGTH]

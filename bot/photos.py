@@ -25,6 +25,7 @@ from core.bootstrap import Runtime
 from core.enums import JobSource
 from core.errors import (
     CutoutError,
+    DuplicateSubmission,
     ImageTooLarge,
     InsufficientCredits,
     InvalidImage,
@@ -82,6 +83,10 @@ async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incom
     svc = services(context)
     language = language_of(update)
     message = update.effective_message
+    if await off_loop(jobs.job_for_message, message.chat_id, message.message_id):
+        logger.info("update %s repeats chat message %s/%s, which already made a job; ignored",
+                    update.update_id, message.chat_id, message.message_id)
+        return
     user = await current_user(update, context)
     if incoming.file_size and incoming.file_size > download_limit(svc.settings):
         await message.reply_text(_too_large(language, incoming.file_size, svc.settings))
@@ -104,6 +109,9 @@ async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incom
         return
     try:
         job, position = await off_loop(create, svc, user, data, message, status, incoming.name)
+    except DuplicateSubmission:  # the same message, delivered twice at once: the first one answers
+        await status.delete()
+        return
     except CutoutError as exc:
         await status.edit_text(error_text(language, exc, svc.settings, user.balance.total),
                                reply_markup=buy_markup(language) if isinstance(exc, InsufficientCredits) else None)

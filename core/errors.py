@@ -80,6 +80,26 @@ class TooManyJobs(CutoutError):
     code = "too_many_jobs"
 
 
+class DuplicateSubmission(CutoutError):
+    """This chat message already made a job (a Telegram update delivered twice)."""
+
+    code = "duplicate_submission"
+
+    def __init__(self, job_id: str):
+        super().__init__("This photo is already being processed.")
+        self.job_id = job_id
+
+
+class IdempotencyConflict(CutoutError):
+    """An Idempotency-Key already used, within a day, for another request."""
+
+    code = "idempotency_conflict"
+
+
+class InvalidIdempotencyKey(CutoutError):
+    code = "invalid_idempotency_key"
+
+
 class JobNotFound(CutoutError):
     """No such job."""
 

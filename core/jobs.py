@@ -6,19 +6,19 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 
-from core import billing
+from peewee import IntegrityError
+
+from core import billing, idempotency
 from core.accounts import require_active
 from core.db import db
 from core.enums import ACTIVE, FINISHED, EntryKind, EntryStatus, JobSource, JobStatus
 from core.errors import (
+    DuplicateSubmission,
     InsufficientCredits,
     InvalidJobState,
     JobNotFound,
-    JobNotReady,
     QueueUnavailable,
-    ResultGone,
     TooManyJobs,
 )
 from core.images import inspect_image
@@ -36,22 +36,26 @@ logger = logging.getLogger(__name__)
 WAIT_INTERVALS = {JobStatus.QUEUED: 0.25, JobStatus.PROCESSING: 0.02}
 
 
-@dataclass(frozen=True)
-class ResultFile:
-    """A finished job's file, as every front end sends it."""
-
-    data: bytes
-    content_type: str
-    filename: str
-
-
 def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, settings: Settings,
                storage: Storage, source: str = JobSource.API, chat_id: int | None = None,
-               message_id: int | None = None, input_name: str | None = None) -> JobView:
+               message_id: int | None = None, input_name: str | None = None,
+               idempotency_key: str | None = None) -> JobView:
     """Check the image, store it, and in ONE transaction reserve the price and create the job;
-    TooManyJobs past MAX_JOBS_IN_FLIGHT queued or processing jobs, whichever front end asks."""
+    TooManyJobs past MAX_JOBS_IN_FLIGHT queued or processing jobs, whichever front end asks.
+    A chat message makes one job (DuplicateSubmission for its repeat); a request repeating an
+    Idempotency-Key returns its first job and charges nothing (core.idempotency)."""
+    return _create(user_id, data, options, settings, storage, source, chat_id, message_id, input_name,
+                   idempotency_key)[0]
+
+
+def _create(user_id, data, options, settings, storage, source, chat_id, message_id, input_name,
+            idempotency_key) -> tuple[JobView, bool]:
+    """create_job's work; (job, created): False when an earlier request's job answers."""
     require_active(user_id)
     options = options if isinstance(options, JobOptions) else parse_options(options)
+    print_ = idempotency.fingerprint(data, options) if idempotency_key is not None else None
+    if print_ and (earlier := idempotency.earlier_job(user_id, idempotency.check_key(idempotency_key), print_)):
+        return get_job(earlier), False
     info = inspect_image(data, settings.max_upload_bytes, settings.max_pixels)
     job_id = uuid.uuid4()
     key = input_key(job_id)
@@ -59,21 +63,44 @@ def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, 
     try:
         with db.atomic():
             billing.lock_user(user_id)
+            # The user's row is locked: the checks below cannot race another submit of theirs.
+            if print_ and (earlier := idempotency.earlier_job(user_id, idempotency_key, print_)):
+                storage.delete(key)
+                return get_job(earlier), False
+            _refuse_a_repeated_message(chat_id, message_id)
             job = Job.create(id=job_id, user=user_id, source=source, chat_id=chat_id, message_id=message_id,
                              options=options.to_json(), price=settings.price_per_image, input_key=key,
                              input_name=(input_name or "")[:255] or None, input_bytes=len(data),
                              width=info.width, height=info.height)
-            # The user's row is locked, so the count below cannot race another submit.
             billing.take_credits(user_id, settings.price_per_image, EntryKind.CHARGE, job=job.id,
                                  status=EntryStatus.PENDING)
             limit = settings.max_jobs_in_flight
             if Job.in_flight(user_id).count() > limit:
                 raise TooManyJobs(f"You already have {limit} photos in progress; wait for one to finish.")
+            if print_:
+                idempotency.remember(user_id, idempotency_key, print_, job.id)
+    except IntegrityError:  # the unique indexes: a twin committed first (another user's lock)
+        storage.delete(key)
+        _refuse_a_repeated_message(chat_id, message_id)
+        raise
     except BaseException:
         storage.delete(key)
         raise
     logger.info("job %s created for user %s", job_id, user_id)
-    return get_job(job_id)
+    return get_job(job_id), True
+
+
+def _refuse_a_repeated_message(chat_id: int | None, message_id: int | None) -> None:
+    if chat_id is not None and message_id is not None:
+        earlier = Job.select(Job.id).where(Job.chat_id == chat_id, Job.message_id == message_id).first()
+        if earlier is not None:
+            raise DuplicateSubmission(str(earlier.id))
+
+
+def job_for_message(chat_id: int, message_id: int) -> JobView | None:
+    """The job a chat message made, if any (a repeated update is recognised before its download)."""
+    row = Job.select().where(Job.chat_id == chat_id, Job.message_id == message_id).first()
+    return JobView.of(row) if row else None
 
 
 def check_can_submit(user_id: int, settings: Settings) -> None:
@@ -99,10 +126,13 @@ def try_publish(queue, job_id: str) -> bool:
 
 
 def submit_job(user_id: int, data: bytes, options, *, settings: Settings, storage: Storage, queue,
-               **kwargs) -> JobView:
-    """create_job, then publish it after the commit."""
-    job = create_job(user_id, data, options, settings=settings, storage=storage, **kwargs)
-    try_publish(queue, job.id)
+               source: str = JobSource.API, chat_id: int | None = None, message_id: int | None = None,
+               input_name: str | None = None, idempotency_key: str | None = None) -> JobView:
+    """create_job, then publish it after the commit (a repeated request's job is not published again)."""
+    job, created = _create(user_id, data, options, settings, storage, source, chat_id, message_id, input_name,
+                           idempotency_key)
+    if created:
+        try_publish(queue, job.id)
     return job
 
 
@@ -245,18 +275,6 @@ def retry_job(job_id, queue) -> JobView:
         billing.take_credits(job.user_id, job.price, EntryKind.CHARGE, job=job.id, status=EntryStatus.PENDING)
     try_publish(queue, job.id)
     return get_job(job_id)
-
-
-def result_file(job_id, storage: Storage, user_id: int | None = None) -> ResultFile:
-    """A done job's file (get_job's rules); JobNotReady before it is done, ResultGone once purged."""
-    job = get_job(job_id, user_id)
-    if job.status != JobStatus.DONE or not job.output_key:
-        raise JobNotReady(f"The job is {job.status}; the result exists only when it is done.")
-    try:
-        data = storage.get(job.output_key)
-    except FileNotFoundError:
-        raise ResultGone("The result's file is no longer kept.") from None
-    return ResultFile(data, job.output_content_type or job.options.content_type, job.result_filename)
 
 
 def set_status_message(job_id, message_id: int) -> None:

@@ -94,6 +94,9 @@ class Job(BaseModel):
 
     class Meta:
         table_name = "jobs"
+        # A chat message makes one job, however often Telegram delivers its update (NULLs, the API's
+        # jobs, are distinct).
+        indexes = ((("chat_id", "message_id"), True),)
 
     @classmethod
     def for_user(cls, user_id: int):
@@ -126,6 +129,20 @@ class Transaction(BaseModel):
         return cls.select().where(cls.user == user_id).order_by(cls.id.desc())
 
 
+class IdempotencyKey(BaseModel):
+    """An API client's Idempotency-Key and the job its first request made (kept a day)."""
+
+    user = ForeignKeyField(User, backref="idempotency_keys", on_delete="CASCADE")
+    key = CharField(max_length=255)
+    fingerprint = CharField(max_length=64)  # sha256 of the image and the options
+    job = ForeignKeyField(Job, backref="idempotency_keys", on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "idempotency_keys"
+        indexes = ((("user", "key"), True),)
+
+
 class UsedLoginLink(BaseModel):
     """The id of a one-time sign-in link that has been redeemed (see core.tokens)."""
 
@@ -137,4 +154,4 @@ class UsedLoginLink(BaseModel):
         table_name = "used_login_links"
 
 
-ALL_MODELS = [User, Job, Transaction, UsedLoginLink]
+ALL_MODELS = [User, Job, Transaction, IdempotencyKey, UsedLoginLink]

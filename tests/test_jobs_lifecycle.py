@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from core import accounts, billing, jobs
+from core import accounts, billing, jobs, results
 from core.audit import check_ledger
 from core.errors import InvalidJobState, JobNotFound, JobNotReady, ResultGone
 from core.models import Job
@@ -109,18 +109,18 @@ def test_retrying_a_failed_job_charges_it_again_and_publishes_it(user, submit, m
 def test_the_result_file_comes_with_its_type_and_a_name_from_the_original(user, submit, storage):
     job = submit(user.id, input_name="My Cat.final.jpeg")
     with pytest.raises(JobNotReady):
-        jobs.result_file(job.id, storage)
+        results.result_file(job.id, storage)
     key = output_key(job.id, "png")
     storage.put(key, b"png bytes")
     jobs.complete_job(job.id, output_key=key, content_type="image/png")
-    result = jobs.result_file(job.id, storage, user_id=user.id)
+    result = results.result_file(job.id, storage, user_id=user.id)
     assert (result.data, result.content_type, result.filename) == (b"png bytes", "image/png", "My_Cat.final-cutout.png")
     other, _ = accounts.register_telegram_user(1003)
     with pytest.raises(JobNotFound):
-        jobs.result_file(job.id, storage, user_id=other.id)
+        results.result_file(job.id, storage, user_id=other.id)
     storage.delete(key)
     with pytest.raises(ResultGone):
-        jobs.result_file(job.id, storage)
+        results.result_file(job.id, storage)
 
 
 def test_delivery_is_recorded_once(user, submit):
