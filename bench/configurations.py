@@ -190,8 +190,8 @@ class Compose(Service):
 
     def stop(self) -> None:
         super().stop()
-        from core.rabbit import RabbitQueue
         from core.settings import load_settings
+        from tests.support.queues import delete_topology
 
-        RabbitQueue(load_settings({**self.shared, "APP_ENV": "test"}, env_file=None)).delete_topology()
+        delete_topology(load_settings({**self.shared, "APP_ENV": "test"}, env_file=None))
         drop_database(self.admin_url, self.db_name)

@@ -87,7 +87,7 @@ class Environment:
 
     def __exit__(self, *exc_info) -> None:
         from core.db import db
-        from core.rabbit import RabbitQueue
+        from tests.support.queues import delete_topology
 
         self.stop.set()
         if self.worker and self.worker.poll() is None:
@@ -97,7 +97,7 @@ class Environment:
             except subprocess.TimeoutExpired:
                 self.worker.kill()
         self.queue.close()
-        RabbitQueue(self.settings).delete_topology()
+        delete_topology(self.settings)
         db.close()
         if getattr(db.obj, "close_all", None):
             db.obj.close_all()

@@ -22,7 +22,7 @@ from telegram.warnings import PTBDeprecationWarning
 
 from bot.services import is_not_modified, with_connection
 from bot.texts import text
-from core import accounts, jobs, results
+from core import accounts, deliveries, jobs, results
 from core.bootstrap import Runtime
 from core.enums import JobStatus
 from core.errors import JobNotFound, ResultGone
@@ -164,9 +164,9 @@ class ResultListener:
         except (Forbidden, BadRequest, ResultGone) as exc:
             # Permanent: the user blocked the bot, the chat is gone, or the result was purged.
             logger.warning("job %s cannot be delivered to chat %s: %s", job.id, job.chat_id, exc)
-            jobs.record_delivery(job.id, error=f"{type(exc).__name__}: {exc}"[:500])
+            deliveries.record_delivery(job.id, error=f"{type(exc).__name__}: {exc}"[:500])
             return
-        jobs.record_delivery(job.id)
+        deliveries.record_delivery(job.id)
         logger.info("job %s delivered to chat %s", job.id, job.chat_id)
 
     def _courtesy(self, job: JobView, message: str) -> None:

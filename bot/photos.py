@@ -20,7 +20,7 @@ from bot.services import (
     services,
 )
 from bot.texts import text
-from core import jobs
+from core import deliveries, jobs
 from core.bootstrap import Runtime
 from core.enums import JobSource
 from core.errors import (
@@ -149,7 +149,7 @@ def create(svc: Runtime, user: UserView, data: bytes, message: Message, status: 
     job = jobs.create_job(user.id, data, user.options, settings=svc.settings,
                           storage=svc.storage, source=JobSource.TELEGRAM, chat_id=message.chat_id,
                           message_id=message.message_id, input_name=name)
-    jobs.set_status_message(job.id, status.message_id)
+    deliveries.set_status_message(job.id, status.message_id)
     return job, jobs.queue_position(job.id)
 
 

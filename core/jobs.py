@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from datetime import timedelta
 
 from peewee import IntegrityError
 
@@ -119,10 +120,12 @@ def try_publish(queue, job_id: str) -> bool:
     now, and the sweeper publishes it later. Unlike JobQueue.publish_job, it never raises."""
     try:
         queue.publish_job(str(job_id))
-        return True
     except QueueUnavailable as exc:
         logger.error("job %s is saved but not yet queued (%s); the sweeper will publish it", job_id, exc)
         return False
+    # The broker confirmed it: from now on the sweeper leaves the job to the queue, however long the backlog.
+    Job.update(published_at=utcnow()).where(Job.id == _job(job_id).id).execute()
+    return True
 
 
 def submit_job(user_id: int, data: bytes, options, *, settings: Settings, storage: Storage, queue,
@@ -202,18 +205,35 @@ def queue_position(job_id) -> int:
     return Job.select().where(Job.status == JobStatus.QUEUED, Job.created_at <= job.created_at).count()
 
 
-def start_job(job_id) -> JobView | None:
-    """Mark a job processing and count the attempt; None when it is already finished."""
+def start_job(job_id, worker: str = "", lease_seconds: float = 60.0) -> JobView | None:
+    """Claim a job for `worker` until the lease runs out, counting the attempt: a queued job, or a
+    processing one whose lease has run out (its worker died). None when it is finished, or in the
+    hands of a worker whose lease is live."""
+    now = utcnow()
+    claimable = (Job.status == JobStatus.QUEUED) | (
+        (Job.status == JobStatus.PROCESSING) & (Job.lease_until.is_null() | (Job.lease_until < now)))
     with db.atomic():
-        updated = (Job.update(status=JobStatus.PROCESSING, attempts=Job.attempts + 1, started_at=utcnow())
-                   .where(Job.id == _job(job_id).id, Job.status.in_(ACTIVE)).execute())
+        updated = (Job.update(status=JobStatus.PROCESSING, attempts=Job.attempts + 1, started_at=now,
+                              worker=worker[:128] or None, lease_until=now + timedelta(seconds=lease_seconds))
+                   .where(Job.id == _job(job_id).id, claimable).execute())
     return get_job(job_id) if updated else None
 
 
-def requeue_job(job_id, error: str | None = None) -> bool:
-    """Put a processing job back in line (a transient failure or a shutdown)."""
+def renew_leases(job_ids: list[str], worker: str, lease_seconds: float) -> int:
+    """Extend the leases `worker` holds on these jobs (it is alive and working); how many it still holds."""
+    if not job_ids:
+        return 0
     with db.atomic():
-        return bool(Job.update(status=JobStatus.QUEUED, error=error, queued_at=utcnow())
+        return (Job.update(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+                .where(Job.id.in_([uuid.UUID(str(job_id)) for job_id in job_ids]), Job.worker == worker[:128],
+                       Job.status == JobStatus.PROCESSING).execute())
+
+
+def requeue_job(job_id, error: str | None = None) -> bool:
+    """Put a processing job back in line (a transient failure or a shutdown), its lease given up."""
+    with db.atomic():
+        return bool(Job.update(status=JobStatus.QUEUED, error=error, queued_at=utcnow(), worker=None,
+                               lease_until=None)
                     .where(Job.id == _job(job_id).id, Job.status.in_(ACTIVE)).execute())
 
 
@@ -275,15 +295,3 @@ def retry_job(job_id, queue) -> JobView:
         billing.take_credits(job.user_id, job.price, EntryKind.CHARGE, job=job.id, status=EntryStatus.PENDING)
     try_publish(queue, job.id)
     return get_job(job_id)
-
-
-def set_status_message(job_id, message_id: int) -> None:
-    """Remember the chat message that shows this job's status."""
-    Job.update(status_message_id=message_id).where(Job.id == _job(job_id).id).execute()
-
-
-def record_delivery(job_id, error: str | None = None) -> bool:
-    """Note that the result reached the chat (or why it never will); False if already recorded."""
-    with db.atomic():
-        return bool(Job.update(delivered_at=utcnow(), delivery_error=error)
-                    .where(Job.id == _job(job_id).id, Job.delivered_at.is_null()).execute())

@@ -86,6 +86,9 @@ class Job(BaseModel):
     height = IntegerField(null=True)
     created_at = DateTimeField(default=utcnow, index=True)
     queued_at = DateTimeField(default=utcnow)  # last (re)publish, for the sweeper
+    published_at = DateTimeField(null=True)  # the broker confirmed the last publish
+    worker = CharField(max_length=128, null=True)  # who holds the job while it is processing ...
+    lease_until = DateTimeField(null=True)  # ... and until when; after that another may take it
     started_at = DateTimeField(null=True)
     finished_at = DateTimeField(null=True)
     delivered_at = DateTimeField(null=True)

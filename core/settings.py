@@ -34,6 +34,9 @@ class Settings:
     max_attempts: int = 3
     retry_backoff_seconds: float = 2.0
     stuck_job_seconds: int = 600
+    job_lease_seconds: int = 60
+    delivery_max_attempts: int = 10
+    delivery_max_age_seconds: int = 86400
     sweep_interval_seconds: int = 60
     rembg_model: str = "isnet-general-use"
     rembg_model_path: str = ""
@@ -78,6 +81,9 @@ _MINIMUM = {
     "db_pool_size": 1,
     "worker_threads": 1,
     "max_attempts": 1,
+    "job_lease_seconds": 3,
+    "delivery_max_attempts": 1,
+    "delivery_max_age_seconds": 1,
     "max_upload_bytes": 1,
     "max_pixels": 1,
     "max_jobs_in_flight": 1,

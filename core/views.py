@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Generic, TypeVar
 
-from core.enums import FINISHED
+from core.enums import FINISHED, JobStatus
 from core.options import EXTENSIONS, JobOptions
 
 T = TypeVar("T")
@@ -121,10 +121,19 @@ class JobView:
     finished_at: datetime | None
     delivered_at: datetime | None
     delivery_error: str | None
+    worker: str | None = None
+    lease_until: datetime | None = None
+    published_at: datetime | None = None
 
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
+
+    def lease_seconds_left(self) -> float:
+        """How much longer a worker holds the job (0 when it is not processing or the lease ran out)."""
+        if self.status != JobStatus.PROCESSING or self.lease_until is None:
+            return 0.0
+        return max(0.0, (self.lease_until - datetime.now(UTC).replace(tzinfo=None)).total_seconds())
 
     @property
     def result_filename(self) -> str:
@@ -159,6 +168,9 @@ class JobView:
             finished_at=job.finished_at,
             delivered_at=job.delivered_at,
             delivery_error=job.delivery_error,
+            worker=job.worker,
+            lease_until=job.lease_until,
+            published_at=job.published_at,
         )
 
 

@@ -15,11 +15,12 @@ from core import accounts, jobs, migrations
 from core.db import connect_database, db
 from core.models import ALL_MODELS
 from core.queue import MemoryQueue
-from core.rabbit import RabbitQueue
+from core.queue.rabbit import RabbitQueue
 from core.settings import Settings, load_settings
 from core.storage import Storage
 from tests.support.jobs import png
-from tests.support.queues import Consumers
+from tests.support.queues import Consumers, delete_topology
+from tests.support.worker_process import WorkerProcess
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -185,7 +186,7 @@ def amqp_names():
              "dead_letter_queue": f"test_dead_{suffix}"}
     yield names
     environ = {key.upper(): value for key, value in names.items()}
-    RabbitQueue(load_settings(environ, env_file=None)).delete_topology()
+    delete_topology(load_settings(environ, env_file=None))
 
 
 @pytest.fixture
@@ -230,3 +231,21 @@ def engine(tiny_model_path, tmp_path_factory):
     from worker.engine import load_engine
 
     return load_engine(make_settings(tmp_path_factory.mktemp("engine"), rembg_model_path=tiny_model_path))
+
+
+@pytest.fixture
+def spawn(settings, tiny_model_path, tmp_path):
+    """spawn(**env) starts `python -m worker` on the test's `settings` (a module gives them the broker
+    and PostgreSQL); any still running at the end are killed."""
+    started: list[WorkerProcess] = []
+
+    def spawn(**extra: str) -> WorkerProcess:
+        worker = WorkerProcess(settings, tiny_model_path, tmp_path / f"worker-{len(started) + 1}.log", **extra)
+        started.append(worker)
+        return worker
+
+    yield spawn
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.process.kill()
+            worker.process.wait(10)

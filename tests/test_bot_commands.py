@@ -10,7 +10,7 @@ import pytest
 
 from bot.app import heartbeat_file
 from bot.texts import CATALOGUE, text
-from core import accounts, billing, jobs, tokens
+from core import accounts, billing, deliveries, jobs, tokens
 from core.accounts import language_for
 from core.health import is_fresh
 from core.storage import Storage
@@ -97,7 +97,7 @@ def test_cancel_refunds_queued_jobs_and_marks_their_status(bot, ann):
     user = accounts.get_user_by_telegram_id(ann.id)
     job = jobs.create_job(user.id, encode(subject_image()), None, settings=bot.settings,
                           storage=Storage(bot.settings.storage_dir), chat_id=ann.id)
-    jobs.set_status_message(job.id, 777)
+    deliveries.set_status_message(job.id, 777)
     assert billing.balance(user.id).total == 2
     bot.send(ann.text("/cancel"))
     assert last_text(bot) == "Cancelled 1 photo(s) waiting in line; their credits were refunded."

@@ -202,7 +202,7 @@ def test_a_failure_notice_is_in_the_users_language(bot):
 
 def test_an_event_for_an_unknown_job_is_dead_lettered(bot):
     bot.queue.publish_result("00000000-0000-0000-0000-000000000000")
-    wait_until(lambda: bot.queue.dead_letters)
+    wait_until(lambda: bot.queue.depth(bot.queue.dead_letter_queue))
     assert not bot.api.calls_to("sendDocument")
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from core import accounts, billing, jobs, results
+from core import accounts, billing, deliveries, jobs, results
 from core.audit import check_ledger
 from core.errors import InvalidJobState, JobNotFound, JobNotReady, ResultGone
 from core.models import Job
@@ -86,11 +86,11 @@ def test_cancel_leaves_a_job_that_a_worker_started_meanwhile(user, submit, monke
 def test_a_retried_chat_job_is_delivered_again_after_its_failure_was(user, submit, memory_queue):
     job = submit(user.id, source="telegram", chat_id=1001)
     jobs.fail_job(job.id, "x")
-    assert jobs.record_delivery(job.id)  # the bot told the chat it failed
+    assert deliveries.record_delivery(job.id)  # the bot told the chat it failed
     retried = jobs.retry_job(job.id, memory_queue)
     assert (retried.delivered_at, retried.delivery_error) == (None, None)
     jobs.complete_job(job.id, output_key="x", content_type="image/png")
-    assert jobs.record_delivery(job.id)  # the cut-out itself is sent and recorded
+    assert deliveries.record_delivery(job.id)  # the cut-out itself is sent and recorded
 
 
 def test_retrying_a_failed_job_charges_it_again_and_publishes_it(user, submit, memory_queue):
@@ -125,8 +125,8 @@ def test_the_result_file_comes_with_its_type_and_a_name_from_the_original(user, 
 
 def test_delivery_is_recorded_once(user, submit):
     job = submit(user.id)
-    assert jobs.record_delivery(job.id)
-    assert not jobs.record_delivery(job.id, error="again")
+    assert deliveries.record_delivery(job.id)
+    assert not deliveries.record_delivery(job.id, error="again")
     assert jobs.get_job(job.id).delivered_at is not None
 
 

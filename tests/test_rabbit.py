@@ -11,9 +11,9 @@ import pytest
 
 from core.errors import QueueUnavailable
 from core.queue import Reject, decode
-from core.rabbit import RabbitQueue
+from core.queue.rabbit import RabbitQueue
 from tests.conftest import make_settings
-from tests.support.queues import closed_port
+from tests.support.queues import closed_port, publish_raw
 from tests.support.waiting import wait_for
 
 
@@ -82,7 +82,7 @@ def test_queues_are_durable_and_declaring_them_again_is_harmless(rabbit, rabbit_
 
 
 def test_rejected_message_lands_in_the_dead_letter_queue(rabbit, rabbit_settings, consumers):
-    rabbit.publish_raw(rabbit_settings.input_queue, b"not a job event")
+    publish_raw(rabbit, rabbit_settings.input_queue, b"not a job event")
     rabbit.publish_job("poison")
     recorder = Recorder(error=Reject("can never succeed"))
     consumers.start(rabbit, rabbit_settings.input_queue, recorder)
@@ -248,7 +248,7 @@ def test_consumer_and_publisher_reconnect_after_the_connection_drops(tmp_path, a
         consumers.start(queue, settings.input_queue, recorder)
         queue.publish_job("before")
         wait_for(lambda: len(recorder.messages) == 1, what="the first message")
-        with caplog.at_level(logging.INFO, logger="core.rabbit"):
+        with caplog.at_level(logging.INFO, logger="core.queue.rabbit"):
             proxy.cut()
             queue.publish_job("after")  # the publisher notices the dead connection and opens a new one
             wait_for(lambda: {"job_id": "after", "v": 1} in recorder.messages, what="the message after the cut")

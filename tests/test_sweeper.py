@@ -6,7 +6,7 @@ import threading
 from dataclasses import replace
 from datetime import timedelta
 
-from core import accounts, jobs
+from core import accounts, deliveries, jobs
 from core.models import Job, utcnow
 from core.queue import MemoryQueue
 from core.storage import Storage
@@ -16,8 +16,9 @@ from worker.sweeper import republish_unfinished, sweep_once
 
 
 def backdate(job_id, seconds: int) -> None:
+    """As if the job was queued (and, if processing, started and last leased) `seconds` ago."""
     past = utcnow() - timedelta(seconds=seconds)
-    Job.update(queued_at=past, started_at=past).where(Job.id == job_id).execute()
+    Job.update(queued_at=past, started_at=past, lease_until=past).where(Job.id == job_id).execute()
 
 
 def test_sweeper_publishes_a_stuck_job_once_however_many_sweepers_run(fast_settings, storage, user):
@@ -38,7 +39,7 @@ def test_sweeper_publishes_a_lost_result_event_again_once(fast_settings, storage
                                             storage=storage, chat_id=chat) for chat in (5, 5, None))
     for job in (lost, delivered, api):
         jobs.complete_job(job.id, output_key="x", content_type="image/png")
-    jobs.record_delivery(delivered.id)
+    deliveries.record_delivery(delivered.id)
     past = utcnow() - timedelta(seconds=3600)
     Job.update(finished_at=past, queued_at=past).execute()
     assert sweep_once(settings, queue) == 1
@@ -59,10 +60,30 @@ def test_sweeper_publishes_the_job_of_a_dead_worker_again(fast_settings, storage
     settings = replace(fast_settings, stuck_job_seconds=60)
     queue = MemoryQueue(settings)
     job = jobs.create_job(user.id, encode(subject_image()), {}, settings=settings, storage=storage)
-    jobs.start_job(job.id)
-    backdate(job.id, 3600)
+    jobs.start_job(job.id, worker="gone:1", lease_seconds=60)
+    assert sweep_once(settings, queue) == 0  # its lease is live: the worker is at it
+    backdate(job.id, 3600)  # the lease ran out: nobody renewed it
     assert sweep_once(settings, queue) == 1
     assert (status_of(job.id), queue.depth("input_queue")) == ("queued", 1)
+    assert jobs.get_job(job.id).worker is None
+
+
+def test_a_job_waiting_in_a_long_backlog_is_left_to_the_queue(fast_settings, storage, user, memory_queue):
+    settings = replace(fast_settings, stuck_job_seconds=60)
+    job = jobs.submit_job(user.id, encode(subject_image()), {}, settings=settings, storage=storage,
+                          queue=memory_queue)  # published, and the publish confirmed
+    backdate(job.id, 3600)
+    assert jobs.get_job(job.id).published_at is not None
+    assert sweep_once(settings, memory_queue) == 0
+    assert memory_queue.depth("input_queue") == 1  # just the one message
+
+
+def test_a_job_whose_message_outlived_every_retry_is_published_again(fast_settings, storage, user, memory_queue):
+    settings = replace(fast_settings, stuck_job_seconds=60)
+    job = jobs.submit_job(user.id, encode(subject_image()), {}, settings=settings, storage=storage,
+                          queue=memory_queue)
+    Job.update(published_at=utcnow() - timedelta(days=2)).where(Job.id == job.id).execute()
+    assert sweep_once(settings, memory_queue) == 1
 
 
 def test_republish_unfinished_ignores_finished_jobs(fast_settings, storage, user):

@@ -15,6 +15,7 @@ from core.queue import Reject
 from core.settings import Settings
 from tests.support.images import decode, encode, subject_image
 from tests.support.jobs import ledger_of, status_of
+from tests.support.queues import publish_raw
 from tests.support.waiting import wait_for
 from worker.handler import JobHandler, retry_delay
 from worker.pipeline import ProcessedImage
@@ -166,8 +167,8 @@ def test_redelivered_message_for_a_done_job_charges_nothing_and_publishes_nothin
 def test_message_for_an_unknown_job_or_not_a_job_event_is_dead_lettered(workers, memory_queue):
     workers(process=FakePipeline())
     memory_queue.publish("input_queue", str(uuid.uuid4()))
-    memory_queue.publish_raw("input_queue", b"not json at all")
-    wait_for(lambda: len(memory_queue.dead_letters) == 2, what="two dead letters")
+    publish_raw(memory_queue, "input_queue", b"not json at all")
+    wait_for(lambda: memory_queue.depth(memory_queue.dead_letter_queue) == 2, what="two dead letters")
     assert memory_queue.depth("input_queue") == 0
 
 
@@ -179,8 +180,9 @@ def test_handler_rejects_an_unknown_job(fast_settings, storage, memory_queue):
 
 def test_job_whose_attempts_all_died_is_failed_without_running_again(fast_settings, storage, memory_queue, user):
     job = jobs.create_job(user.id, encode(subject_image()), {}, settings=fast_settings, storage=storage)
-    for _ in range(fast_settings.max_attempts):
-        jobs.start_job(job.id)  # each worker died mid-job: attempts counted, never finished
+    for number in range(fast_settings.max_attempts):
+        # Each worker died mid-job: the attempt counted, the job never finished, the lease ran out.
+        assert jobs.start_job(job.id, worker=f"dead:{number}", lease_seconds=0)
     pipeline = FakePipeline()
     JobHandler(fast_settings, memory_queue, storage, None, threading.Event(), process=pipeline)({"job_id": job.id})
     job = jobs.get_job(job.id)

@@ -8,8 +8,6 @@ import logging
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -24,10 +22,12 @@ from core import accounts, jobs
 from core.audit import check_ledger
 from core.health import heartbeat_path, is_fresh
 from core.models import Job, Transaction, utcnow
-from core.rabbit import RabbitQueue
+from core.queue.rabbit import RabbitQueue
 from core.storage import Storage
 from tests.support.images import decode, encode, subject_image
+from tests.support.queues import publish_raw
 from tests.support.waiting import wait_for
+from tests.support.worker_process import WorkerProcess
 from worker.engine import load_engine
 from worker.service import start_workers
 
@@ -97,50 +97,6 @@ class HeldInput:
         os.set_blocking(fd, True)
         with os.fdopen(fd, "wb") as pipe:
             pipe.write(self.data)
-
-
-class WorkerProcess:
-    """`python -m worker` configured through its environment, as a deployment runs it."""
-
-    def __init__(self, settings, model_path: Path, log_path: Path):
-        environ = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR") if key in os.environ}
-        environ.update(
-            PYTHONPATH=str(ROOT), APP_ENV="test", LOG_LEVEL="INFO", JWT_SECRET="test-secret-" + "x" * 40,
-            DATABASE_URL=settings.database_url, DB_POOL_SIZE="4", AMQP_URL=settings.amqp_url,
-            INPUT_QUEUE=settings.input_queue, RESULT_QUEUE=settings.result_queue,
-            DEAD_LETTER_QUEUE=settings.dead_letter_queue, STORAGE_DIR=settings.storage_dir,
-            MODEL_DIR=settings.model_dir, REMBG_MODEL_PATH=str(model_path), WORKER_THREADS="1",
-        )
-        self.log_path = log_path
-        with open(log_path, "ab") as log:
-            # cwd: a directory without a .env, so only this environment counts
-            self.process = subprocess.Popen([sys.executable, "-m", "worker"], env=environ, cwd=log_path.parent,
-                                            stdout=log, stderr=subprocess.STDOUT)
-
-    def logs(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM, then the exit status."""
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
-
-
-@pytest.fixture
-def spawn(settings, tiny_model_path, tmp_path):
-    """spawn() starts a worker process; any still running at the end are killed."""
-    started: list[WorkerProcess] = []
-
-    def spawn() -> WorkerProcess:
-        worker = WorkerProcess(settings, tiny_model_path, tmp_path / f"worker-{len(started) + 1}.log")
-        started.append(worker)
-        return worker
-
-    yield spawn
-    for worker in started:
-        if worker.process.poll() is None:
-            worker.process.kill()
-            worker.process.wait(10)
 
 
 class JobInHand(NamedTuple):
@@ -224,7 +180,7 @@ def test_second_sigterm_hands_the_job_back_and_exits_at_once(settings, queue, jo
 
 
 def test_poison_messages_end_in_the_dead_letter_queue(settings, queue, in_process):
-    queue.publish_raw(settings.input_queue, b"\x00 not a job event")
+    publish_raw(queue, settings.input_queue, b"\x00 not a job event")
     queue.publish(settings.input_queue, str(uuid.uuid4()))  # a job that does not exist
     in_process()
     wait_for(lambda: queue.depth(settings.dead_letter_queue) == 2, what="two dead letters")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from core import jobs
 from core.db import connection_scope
 from core.errors import ImageTooLarge, InvalidImage, JobNotFound, QueueUnavailable
-from core.queue import JobQueue, Reject
+from core.queue import JobQueue, Reject, RetryLater
 from core.settings import Settings
 from core.storage import Storage, output_key
 from core.views import JobView
@@ -50,6 +52,7 @@ class JobHandler:
                  stop: threading.Event, process: Process | None = None):
         self.settings, self.queue, self.storage, self.engine, self.stop = settings, queue, storage, engine, stop
         self.process = process or default_process()
+        self.name = f"{socket.gethostname()}:{os.getpid()}"  # who holds the leases of this process
         self._in_hand: set[str] = set()
         self._lock = threading.Lock()
         self._idle_since: float | None = time.monotonic()
@@ -70,13 +73,15 @@ class JobHandler:
         if job.is_finished:
             log.info("job is already %s; message ignored", job.status)
             return
+        if self._leased_elsewhere(job, message, log):
+            return
         if job.attempts >= self.settings.max_attempts:
             # Every earlier attempt died without an answer (a worker killed mid-job): stop here.
             self._fail(job, f"Processing did not finish after {job.attempts} attempts.", log)
             return
-        started = jobs.start_job(job_id)
+        started = jobs.start_job(job_id, worker=self.name, lease_seconds=self.settings.job_lease_seconds)
         if started is None:
-            log.info("job finished meanwhile; message ignored")
+            log.info("job was taken or finished meanwhile; message ignored")
             return
         with self._lock:
             self._in_hand.add(job_id)
@@ -88,6 +93,26 @@ class JobHandler:
                 self._in_hand.discard(job_id)
                 if not self._in_hand:
                     self._idle_since, self._trimmed = time.monotonic(), False
+
+    def _leased_elsewhere(self, job: JobView, message: dict, log: logging.LoggerAdapter) -> bool:
+        """True (the message is settled here) while another worker's lease on the job is live. A
+        duplicate is dropped; a message handed out again (its consumer died) waits for the lease:
+        if that worker died too, the lease runs out and this message takes the job."""
+        remaining = job.lease_seconds_left()
+        if not remaining:
+            return False
+        if message.get("redelivered"):
+            raise RetryLater(remaining + 1, f"job {job.id} is leased by {job.worker} for {remaining:.0f} s more")
+        log.info("job is in the hands of %s until %s; duplicate message ignored", job.worker, job.lease_until)
+        return True
+
+    def renew_leases(self) -> None:
+        """Extend the leases of the jobs in hand: this worker is alive."""
+        with self._lock:
+            in_hand = sorted(self._in_hand)
+        if in_hand:
+            with connection_scope():
+                jobs.renew_leases(in_hand, self.name, self.settings.job_lease_seconds)
 
     def _run(self, job: JobView, log: logging.LoggerAdapter) -> None:
         log.info("attempt %d of %d started", job.attempts, self.settings.max_attempts)
@@ -130,12 +155,9 @@ class JobHandler:
         delay = retry_delay(self.settings, job.attempts)
         log.warning("attempt %d failed (%s); trying again in %.1f s", job.attempts, reason, delay,
                     exc_info=exc)
-        if not jobs.requeue_job(job.id, error=reason):
-            return
-        # The message stays unacked while we wait, so a crash now still gets the job redelivered;
-        # a shutdown cuts the wait short and leaves the job to another worker.
-        self.stop.wait(delay)
-        jobs.try_publish(self.queue, job.id)
+        if jobs.requeue_job(job.id, error=reason):
+            # The queue hands the message back after the delay (core.queue): this thread is free meanwhile.
+            raise RetryLater(delay, reason)
 
     def _fail(self, job: JobView, reason: str, log: logging.LoggerAdapter) -> None:
         if jobs.fail_job(job.id, reason):

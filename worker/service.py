@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import threading
+import time
 
 from core import bootstrap, jobs
 from core.errors import SettingsError
@@ -48,15 +49,23 @@ def start_threads(settings: Settings, queue: JobQueue, handler: JobHandler, stop
                                   name=f"worker-{number}", daemon=True)
         thread.start()
         threads.append(thread)
-    trimmer = threading.Thread(target=_trim_when_idle, args=(handler, stop), name="memory-trim", daemon=True)
-    trimmer.start()
-    threads.append(trimmer)
+    upkeep = threading.Thread(target=_upkeep, args=(settings, handler, stop), name="upkeep", daemon=True)
+    upkeep.start()
+    threads.append(upkeep)
     return threads
 
 
-def _trim_when_idle(handler: JobHandler, stop: threading.Event) -> None:
-    """Once a second: give freed memory back if the worker has been idle long enough."""
+def _upkeep(settings: Settings, handler: JobHandler, stop: threading.Event) -> None:
+    """Renew the leases of the jobs in hand every third of JOB_LEASE_SECONDS, and once a second give
+    freed memory back if the worker has been idle long enough."""
+    renew_every, renewed = settings.job_lease_seconds / 3, time.monotonic()
     while not stop.wait(TRIM_CHECK_SECONDS):
+        if time.monotonic() - renewed >= renew_every:
+            renewed = time.monotonic()
+            try:
+                handler.renew_leases()
+            except Exception:  # the database is away: the next round tries again
+                logger.exception("could not renew the leases of the jobs in hand")
         handler.release_memory_if_idle()
 
 

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 def sweep_once(settings: Settings, queue: JobQueue) -> int:
-    """Publish every job queued or processing longer than STUCK_JOB_SECONDS; return how many."""
+    """Publish again every job whose publish never happened or whose worker is gone; return how many."""
     published = 0
     for job_id in sweeps.stuck_jobs(settings.stuck_job_seconds):
         # Claiming first means that of several sweepers only one publishes the job.
@@ -43,7 +43,7 @@ def republish_unfinished(queue: JobQueue) -> int:
     """Publish every queued or processing job: after a start, the in-process queue is empty and
     no thread of this process holds a job, so whatever the database still calls unfinished
     would otherwise wait for the sweeper's timeout."""
-    job_ids = sweeps.stuck_jobs(0)
+    job_ids = sweeps.unfinished_jobs()
     for job_id in job_ids:
         sweeps.mark_republished(job_id)
         jobs.try_publish(queue, job_id)
