@@ -2,8 +2,10 @@
 
 Events carry only a job id; the database says what to do. Every step is idempotent: a job already
 delivered sends nothing again. A 429 waits `retry_after` and retries; a 403 (the user blocked the
-bot) or a 400 (the chat is gone) is recorded and acked; anything else is retried with a growing
-delay and the message goes back to the queue, so no result is dropped.
+bot) or a 400 (the chat is gone) is recorded and acked; anything else is tried again later through
+the queue (core.queue.RetryLater), with a growing pause, up to DELIVERY_MAX_ATTEMPTS times and
+DELIVERY_MAX_AGE_SECONDS: then the job records why, the event goes to the dead-letter queue, and
+the result goes out when the person next writes to the bot (bot.services.register_person).
 """
 
 from __future__ import annotations
@@ -26,16 +28,14 @@ from core import accounts, deliveries, jobs, results
 from core.bootstrap import Runtime
 from core.enums import JobStatus
 from core.errors import JobNotFound, ResultGone
-from core.queue import Reject
+from core.queue import Reject, RetryLater
+from core.retries import RetryPolicy
 from core.views import JobView
 
 logger = logging.getLogger(__name__)
 
 CALL_TIMEOUT_SECONDS = 300  # an upload of a large result on a slow link
 MAX_BACKOFF_SECONDS = 60.0
-# A failed delivery waits this long at most before it goes to the back of the queue: the wait
-# holds the listener, so it stays short; the trip round the queue spaces the retries out.
-MAX_HOLD_SECONDS = 5.0
 REASON_LENGTH = 200
 
 
@@ -87,7 +87,10 @@ class ResultListener:
         self.loop = loop
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._failures: dict[str, int] = {}
+        settings = services.settings
+        self.retries = RetryPolicy(max_attempts=settings.delivery_max_attempts,
+                                   max_age=settings.delivery_max_age_seconds,
+                                   base_delay=settings.retry_backoff_seconds)
 
     def start(self) -> None:
         """Begin consuming in a daemon thread."""
@@ -118,23 +121,24 @@ class ResultListener:
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
     def handle(self, message: dict) -> None:
-        """One result event: act on the job's status; raise to have the event redelivered after a pause."""
+        """One result event: act on the job's status. A failure is tried again later (RetryLater:
+        the event waits in the queue, behind nobody), until the tries run out."""
         job_id = str(message["job_id"])
         try:
             with_connection(self._act, job_id)
         except Reject:
             raise
-        except Exception:
-            failures = self._failures[job_id] = self._failures.get(job_id, 0) + 1
-            delay = min(self.services.settings.retry_backoff_seconds * 2 ** (failures - 1), MAX_HOLD_SECONDS)
-            logger.exception("delivery of job %s failed (%s time(s)); retrying in %.1f s", job_id, failures, delay)
-            self._stop.wait(delay)
-            # Back of the line, not the front (where RabbitMQ's requeue would put it): a result
-            # that keeps failing must not hold up everyone else's. If this publish fails, the
-            # raise below hands the event back to the broker instead; it is never dropped.
-            self.services.queue.publish_result(job_id)
-            return
-        self._failures.pop(job_id, None)
+        except Exception as exc:
+            attempt, reason = message.get("attempt", 0) + 1, f"{type(exc).__name__}: {exc}"[:REASON_LENGTH]
+            if self.retries.exhausted(attempt, message.get("since")):
+                logger.error("delivery of job %s gave up after %d attempts: %s", job_id, attempt, reason)
+                with_connection(deliveries.record_delivery, job_id,
+                                error=f"Not delivered after {attempt} attempts: {reason}")
+                raise Reject(f"delivery of job {job_id} gave up after {attempt} attempts") from exc
+            delay = self.retries.delay(attempt)
+            logger.warning("delivery of job %s failed (attempt %d): %s; trying again in %.1f s", job_id, attempt,
+                           reason, delay, exc_info=exc)
+            raise RetryLater(delay, reason) from exc
 
     def _act(self, job_id: str) -> None:
         try:

@@ -12,9 +12,10 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, filters
 
-from core import accounts
+from core import accounts, deliveries
 from core.bootstrap import Runtime
 from core.db import connection_scope
+from core.errors import QueueUnavailable
 from core.settings import Settings
 from core.views import UserView
 
@@ -61,8 +62,21 @@ def telegram_person(update: Update, signup_bonus: int) -> tuple[UserView, bool]:
 
 
 async def register_person(update: Update, context: ContextTypes.DEFAULT_TYPE) -> tuple[UserView, bool]:
-    """telegram_person off the event loop: (user, created)."""
-    return await off_loop(telegram_person, update, services(context).settings.signup_bonus_credits)
+    """telegram_person off the event loop: (user, created). A person writing to us shows that
+    their chat works again: results that could not be sent before go out now."""
+    runtime = services(context)
+    return await off_loop(_person_with_pending_results, update, runtime.settings.signup_bonus_credits, runtime.queue)
+
+
+def _person_with_pending_results(update: Update, signup_bonus: int, queue) -> tuple[UserView, bool]:
+    user, created = telegram_person(update, signup_bonus)
+    for job_id in deliveries.claim_undelivered_results(user.id):
+        logger.info("sending the result of job %s again: its person writes to us", job_id)
+        try:
+            queue.publish_result(job_id)
+        except QueueUnavailable as exc:  # the sweeper publishes lost result events again
+            logger.warning("result of job %s not published again (%s)", job_id, exc)
+    return user, created
 
 
 async def current_user(update: Update, context: ContextTypes.DEFAULT_TYPE) -> UserView:

@@ -153,9 +153,6 @@ def test_other_failures_are_retried_with_backoff_until_delivered(bot, ann):
     finish(bot, job.id)
     calls = bot.api.wait_for("sendDocument", 3)
     assert wait_until(lambda: delivered(job.id)).delivery_error is None
-    listener = bot.app.bot_data["result_listener"]
-    # The backoff is reset once the delivery is recorded, a moment after delivered_at is set.
-    assert wait_until(lambda: job.id not in listener._failures)
     assert len(calls) == 3
 
 
