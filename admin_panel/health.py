@@ -19,19 +19,19 @@ bp = Blueprint("ops", __name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def _queue_ok() -> bool:
+def _queue_state() -> str:
     try:
-        return bool(services().queue.ping())
+        return services().queue.state()
     except Exception as exc:
         logger.warning("health check: queue unreachable: %s", exc)
-        return False
+        return "unreachable"
 
 
 @bp.get("/healthz")
 def healthz():
-    """200 when the database and the queue answer, else 503."""
-    checks = {"database": "ok" if is_reachable() else "unreachable",
-              "queue": "ok" if _queue_ok() else "unreachable"}
+    """200 when the database and the queue answer, else 503 with what is wrong: the queue may be
+    "unreachable" or "blocked" (a memory or disk alarm: it refuses new messages)."""
+    checks = {"database": "ok" if is_reachable() else "unreachable", "queue": _queue_state()}
     if all(v == "ok" for v in checks.values()):
         return jsonify({"status": "ok", **checks})
     return error_response("unavailable", "A dependency is unreachable.", 503, **checks)
