@@ -202,7 +202,7 @@ def test_healthz_ok(panel):
 
 
 def test_healthz_503_when_the_queue_is_down(panel, monkeypatch):
-    monkeypatch.setattr(panel.queue, "ping", lambda: False)
+    monkeypatch.setattr(panel.queue, "state", lambda: "unreachable")
     body = assert_error(panel.client.get("/healthz"), 503, "unavailable")
     assert (body["database"], body["queue"]) == ("ok", "unreachable")
 
