@@ -1,4 +1,4 @@
-"""The REST API for admins: /api/v1/admin users, credits, blocking, jobs, retries and stats."""
+"""The REST API for admins: /api/v1/admin users, credits, blocking, jobs, retries, payments and stats."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from werkzeug.exceptions import BadRequest
 from admin_panel.api import json_body, page_arg, string_field
 from admin_panel.auth import admin_token_required, identity
 from admin_panel.extensions import queue_depth, services
-from admin_panel.schemas import balance_json, entry_json, job_json, page_json, user_json
-from core import accounts, billing, jobs, stats
+from admin_panel.schemas import balance_json, entry_json, job_json, page_json, purchase_json, user_json
+from core import accounts, billing, jobs, payments, stats
 from core.enums import Bucket, JobStatus
 
 logger = logging.getLogger(__name__)
@@ -95,6 +95,20 @@ def retry(job_id: str):
     return jsonify(job_json(job))
 
 
+@bp.get("/payments/<charge_id>")
+def payment(charge_id: str):
+    """A Telegram Stars purchase by its charge id, with its refund if it has one."""
+    return jsonify(purchase_json(payments.purchase(charge_id)))
+
+
+@bp.post("/payments/<charge_id>/refund")
+def refund(charge_id: str):
+    """Give a Stars payment back (refundStarPayment) and take its credits back; 409 the second time."""
+    payments.refund(services().settings, charge_id, by=f"admin {identity().user_id}")
+    logger.info("admin %s refunded payment %s", identity().user_id, charge_id)
+    return jsonify(purchase_json(payments.purchase(charge_id)))
+
+
 @bp.get("/stats")
 def stats_view():
     """The dashboard's numbers."""
@@ -102,5 +116,6 @@ def stats_view():
     data = asdict(board)
     data["jobs_per_day"] = [{"date": day.isoformat(), "count": n} for day, n in board.jobs_per_day]
     data["queue_depth"] = queue_depth()
+    data["payments_reconciled"] = payments.reconciled_payments(0)[0]
     return jsonify(data)
 

@@ -29,6 +29,8 @@ STATUS: dict[type[e.CutoutError], int] = {
     e.UserBlocked: 403,
     e.UserNotFound: 404,
     e.JobNotFound: 404,
+    e.PaymentNotFound: 404,
+    e.AlreadyRefunded: 409,
     e.JobNotReady: 409,
     e.InvalidJobState: 409,
     e.ResultGone: 410,
@@ -37,6 +39,7 @@ STATUS: dict[type[e.CutoutError], int] = {
     e.TooManyJobs: 429,
     TooManyAttempts: 429,
     e.QueueUnavailable: 503,
+    e.TelegramUnavailable: 502,
     e.SettingsError: 500,
 }
 

@@ -24,7 +24,8 @@ def _json(description: str, schema: dict) -> dict:
 def _errors(*statuses: int) -> dict:
     text = {400: "Bad request", 401: "No valid token", 402: "Not enough credits", 403: "Forbidden",
             404: "Not found", 409: "Conflict with the job's state", 410: "The result's file is gone",
-            413: "Too large", 415: "Not an image", 429: "Too many attempts", 503: "Unavailable"}
+            413: "Too large", 415: "Not an image", 429: "Too many attempts", 502: "Telegram refused or is unreachable",
+            503: "Unavailable"}
     return {str(s): _json(text[s], _ref("Error")) for s in statuses}
 
 
@@ -46,6 +47,7 @@ def _param(name: str, where: str, schema: dict, required: bool = False) -> dict:
 
 PAGE = _param("page", "query", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1})
 JOB_ID = _param("job_id", "path", {"type": "string", "format": "uuid"})
+CHARGE_ID = _param("charge_id", "path", {"type": "string", "minLength": 1, "maxLength": 255})
 USER_ID = _param("user_id", "path", {"type": "integer", "minimum": 1, "maximum": 2147483647})
 CREDENTIALS = {"required": True, "content": {"application/json": {"schema": _ref("Credentials")}}}
 
@@ -103,9 +105,18 @@ SCHEMAS = {
         "jobs_all": {"type": "object", "additionalProperties": {"type": "integer"}},
         "credits_sold": {"type": "integer"}, "credits_sold_week": {"type": "integer"},
         "failure_rate": _nullable("number"), "mean_processing_seconds": _nullable("number"),
-        "queue_depth": _nullable("integer"),
+        "queue_depth": _nullable("integer"), "payments_reconciled": {"type": "integer"},
         "jobs_per_day": {"type": "array", "items": {"type": "object", "properties": {
             "date": {"type": "string", "format": "date"}, "count": {"type": "integer"}}}}}},
+    "Refund": {"type": "object", "required": ["credits_taken", "shortfall"], "properties": {
+        "credits_taken": {"type": "integer", "description": "What was left of the purchase's credits"},
+        "shortfall": {"type": "integer", "description": "Credits of the purchase already spent"},
+        "note": _nullable("string"), "created_at": {"type": "string", "format": "date-time"}}},
+    "Payment": {"type": "object", "required": ["charge_id", "user_id", "credits", "refund"], "properties": {
+        "charge_id": {"type": "string"}, "user_id": {"type": "integer"}, "telegram_id": _nullable("integer"),
+        "credits": {"type": "integer"}, "note": _nullable("string"),
+        "created_at": {"type": "string", "format": "date-time"},
+        "refund": {"allOf": [_ref("Refund")], "nullable": True}}},
     "Health": {"type": "object", "required": ["database", "queue"], "properties": {
         "status": {"type": "string"}, "database": {"type": "string"}, "queue": {"type": "string"}}},
 }
@@ -180,6 +191,12 @@ PATHS = {
     "/api/v1/admin/jobs/{job_id}/retry": {"post": _admin("Retry a failed job (charges again)",
                                                          {"200": _json("The job", _ref("Job"))}, 402, 404, 409,
                                                          params=[JOB_ID])},
+    "/api/v1/admin/payments/{charge_id}": {"get": _admin(
+        "A Telegram Stars payment and its refund", {"200": _json("The payment", _ref("Payment"))}, 404,
+        params=[CHARGE_ID])},
+    "/api/v1/admin/payments/{charge_id}/refund": {"post": _admin(
+        "Refund a Stars payment (refundStarPayment) and take its credits back",
+        {"200": _json("The refunded payment", _ref("Payment"))}, 404, 409, 502, params=[CHARGE_ID])},
     "/api/v1/admin/stats": {"get": _admin("Dashboard numbers", {"200": _json("Stats", _ref("Stats"))})},
     "/api/v1/openapi.json": {"get": _op("This document", {"200": _json("OpenAPI 3", {"type": "object"})},
                                         auth=False, tag="meta")},

@@ -14,7 +14,7 @@ from admin_panel.api import page_arg
 from admin_panel.api_admin import JOB_STATUSES, status_arg
 from admin_panel.auth import admin_required, page_identity
 from admin_panel.extensions import queue_depth, services
-from core import accounts, billing, jobs, stats
+from core import accounts, billing, jobs, payments, stats
 from core.enums import Bucket, EntryKind
 from core.errors import CutoutError
 
@@ -38,7 +38,8 @@ def dashboard():
     """Users, jobs by status, money, speed and the queue at a glance."""
     board = stats.dashboard()
     return render_template("admin/dashboard.html", board=board, queue_depth=queue_depth(),
-                           chart=bar_chart(board.jobs_per_day), statuses=JOB_STATUSES)
+                           chart=bar_chart(board.jobs_per_day), statuses=JOB_STATUSES,
+                           reconciled=payments.reconciled_payments())
 
 
 def bar_chart(days, width: int = 640, height: int = 160) -> dict:
@@ -64,8 +65,9 @@ def users():
 @bp.get(f"/users/{USER_ID}")
 def user(user_id: int):
     """One user: balance, ledger, jobs and the actions on them."""
-    return render_template("admin/user.html", user=accounts.get_user(user_id),
-                           ledger=billing.ledger(user_id, page_arg()), jobs=jobs.list_jobs(user_id, 1, 24))
+    ledger = billing.ledger(user_id, page_arg())
+    return render_template("admin/user.html", user=accounts.get_user(user_id), ledger=ledger,
+                           jobs=jobs.list_jobs(user_id, 1, 24), refundable=payments.refundable_among(ledger.items))
 
 
 def _back_to_user(user_id: int):
@@ -106,6 +108,21 @@ def user_action(user_id: int, action: str):
     logger.info("admin %s: %s user %s", page_identity().user_id, action, user_id)
     flash(message, "ok")
     return _back_to_user(user_id)
+
+
+@bp.post("/payments/<charge_id>/refund")
+def refund(charge_id: str):
+    """Give a Stars payment back through Telegram and take its credits back."""
+    purchase = payments.purchase(charge_id)
+    try:
+        done = payments.refund(services().settings, charge_id, by=f"admin {page_identity().user_id}")
+    except CutoutError as exc:
+        flash(exc.message, "error")
+    else:
+        logger.info("admin %s refunded payment %s", page_identity().user_id, charge_id)
+        flash(f"Payment {charge_id} refunded: {done.taken} credit(s) taken back"
+              + (f", {done.shortfall} already spent." if done.shortfall else "."), "ok")
+    return _back_to_user(purchase.user_id)
 
 
 @bp.get("/jobs")

@@ -8,6 +8,7 @@ from datetime import datetime
 from flask import url_for
 
 from core.enums import JobStatus
+from core.payments import Purchase, Refund
 from core.views import Balance, JobView, LedgerEntry, Page, UserView
 
 
@@ -68,6 +69,17 @@ def entry_json(entry: LedgerEntry) -> dict:
         "note": entry.note,
         "created_at": _time(entry.created_at),
     }
+
+
+def refund_json(refund: Refund) -> dict:
+    return {"credits_taken": refund.taken, "shortfall": refund.shortfall, "note": refund.note,
+            "created_at": _time(refund.created_at)}
+
+
+def purchase_json(purchase: Purchase) -> dict:
+    return {"charge_id": purchase.charge_id, "user_id": purchase.user_id, "telegram_id": purchase.telegram_id,
+            "credits": purchase.credits, "note": purchase.note, "created_at": _time(purchase.created_at),
+            "refund": refund_json(purchase.refund) if purchase.refund else None}
 
 
 def page_json(page: Page, item_json) -> dict:

@@ -15,6 +15,7 @@ from telegram.request import BaseRequest
 from bot import commands, payments, photos, settings_menu
 from bot.concurrency import PerChatUpdateProcessor
 from bot.delivery import ResultListener
+from bot.reconcile import Reconciler
 from bot.services import RUNTIME, language_of
 from bot.texts import text
 from core.bootstrap import Runtime
@@ -28,6 +29,8 @@ logger = logging.getLogger(__name__)
 LISTENER = "result_listener"
 HEARTBEAT = "heartbeat"
 HEARTBEAT_SECONDS = 30.0
+RECONCILER = "reconciler"
+RECONCILING = "reconciling"
 
 
 def heartbeat_file(settings: Settings) -> Path:
@@ -64,7 +67,7 @@ def build_application(settings: Settings, *, queue: JobQueue | None = None, stor
 
 
 async def post_init(application: Application) -> None:
-    """Publish the command menus and start delivering results."""
+    """Publish the command menus, start delivering results and reconciling payments."""
     try:
         await commands.set_menus(application)
     except TelegramError as exc:  # a missing menu is cosmetic; the bot still works
@@ -74,6 +77,10 @@ async def post_init(application: Application) -> None:
     listener.start()
     application.bot_data[LISTENER] = listener
     application.bot_data[HEARTBEAT] = asyncio.create_task(heartbeat(heartbeat_file(runtime.settings), listener))
+    reconciler = application.bot_data[RECONCILER] = Reconciler(application.bot, runtime.settings)
+    if runtime.settings.payment_reconcile_seconds:
+        application.bot_data[RECONCILING] = asyncio.create_task(
+            reconciler.run(runtime.settings.payment_reconcile_seconds))
 
 
 async def heartbeat(path: Path, listener: ResultListener) -> None:
@@ -88,12 +95,13 @@ async def heartbeat(path: Path, listener: ResultListener) -> None:
 
 
 async def post_stop(application: Application) -> None:
-    """Stop the result listener while the bot can still finish the delivery in hand."""
-    beating = application.bot_data.pop(HEARTBEAT, None)
-    if beating is not None:
-        beating.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beating
+    """Stop the background tasks and the result listener while the bot can still finish the delivery in hand."""
+    for name in (HEARTBEAT, RECONCILING):
+        task = application.bot_data.pop(name, None)
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
     listener = application.bot_data.pop(LISTENER, None)
     if listener is not None:
         await asyncio.to_thread(listener.stop)

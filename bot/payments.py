@@ -18,13 +18,13 @@ from telegram.ext import (
 
 from bot.services import PRIVATE, language_of, off_loop, services, telegram_person
 from bot.texts import text
-from core import accounts, billing
-from core.errors import UserNotFound
+from core import accounts, billing, payments
+from core.errors import PaymentNotFound, UserNotFound
 from core.settings import Settings, parse_packages
 
 logger = logging.getLogger(__name__)
 
-CURRENCY = "XTR"  # Telegram Stars; no payment provider is involved
+CURRENCY = payments.CURRENCY  # Telegram Stars; no payment provider is involved
 PAYLOAD_PREFIX = "credits"
 BUY_CALLBACK = "buy"
 PACKAGE_CALLBACK = "pkg"
@@ -124,22 +124,26 @@ async def precheckout(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await query.answer(ok=False, error_message=text(language_of(update), problem))
 
 
-def credit_payment(update: Update, credits: int, charge_id: str, signup_bonus: int) -> billing.TopUp:
-    """Add the paid credits once per Telegram charge id (a repeat credits nothing). A payer who never
-    wrote to us gets an account: the money is real, so is the account."""
+def credit_payment(update: Update, signup_bonus: int) -> billing.TopUp:
+    """Add the package's credits once per Telegram charge id (a repeat credits nothing). A payer
+    who never wrote to us gets an account: the money is real, so is the account."""
+    payment = update.effective_message.successful_payment
+    credits, price = parse_payload(payment.invoice_payload)
     user, _ = telegram_person(update, signup_bonus)
-    return billing.top_up(user.id, credits, payment_id=charge_id, note=f"Telegram Stars ({charge_id})")
+    return payments.credit_purchase(user.id, payment.telegram_payment_charge_id, credits, currency=payment.currency,
+                                    paid=payment.total_amount, price=price)
 
 
-async def credit_with_retries(update: Update, credits: int, charge_id: str, signup_bonus: int) -> billing.TopUp:
+async def credit_with_retries(update: Update, signup_bonus: int) -> billing.TopUp:
     """credit_payment, tried again with a growing pause (it is idempotent per charge id)."""
+    charge_id = update.effective_message.successful_payment.telegram_payment_charge_id
     for delay in CREDIT_RETRY_DELAYS:
         try:
-            return await off_loop(credit_payment, update, credits, charge_id, signup_bonus)
+            return await off_loop(credit_payment, update, signup_bonus)
         except Exception as exc:
             logger.warning("crediting payment %s failed (%s); trying again in %s s", charge_id, exc, delay)
             await asyncio.sleep(delay)
-    return await off_loop(credit_payment, update, credits, charge_id, signup_bonus)
+    return await off_loop(credit_payment, update, signup_bonus)
 
 
 async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -154,9 +158,9 @@ async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE)
         return
     credits = package[0]
     try:
-        result = await credit_with_retries(update, credits, charge_id, services(context).settings.signup_bonus_credits)
+        result = await credit_with_retries(update, services(context).settings.signup_bonus_credits)
     except Exception:
-        # Telegram will not send this update again: the charge id in the log is how it gets credited.
+        # Telegram will not send this update again: reconciliation with getStarTransactions credits it.
         logger.critical("payment %s of telegram user %s (%s credits) could NOT be credited", charge_id,
                         update.effective_user.id, credits, exc_info=True)
         await update.effective_message.reply_text(text(language, "payment_pending", charge_id=charge_id))
@@ -169,6 +173,19 @@ async def successful_payment(update: Update, context: ContextTypes.DEFAULT_TYPE)
                                                    total=result.balance.total))
 
 
+async def refunded_payment(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A payment refunded in Telegram (by us or elsewhere): take its credits back, once."""
+    charge_id = update.effective_message.refunded_payment.telegram_payment_charge_id
+    try:
+        refund, recorded = await off_loop(payments.record_refund, charge_id, "refunded_payment from Telegram")
+    except PaymentNotFound:
+        logger.error("Telegram refunded payment %s, which is not in the ledger", charge_id)
+        return
+    if recorded:
+        await update.effective_message.reply_text(text(language_of(update), "payment_refunded", charge_id=charge_id,
+                                                       credits=refund.taken))
+
+
 def register(application: Application) -> None:
     """Wire /buy, the package buttons and the payment updates."""
     application.add_handler(CommandHandler("buy", buy, filters=PRIVATE))
@@ -178,3 +195,5 @@ def register(application: Application) -> None:
     # Any chat: the money is real wherever the invoice was paid.
     application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.SUCCESSFUL_PAYMENT,
                                            successful_payment))
+    application.add_handler(MessageHandler(filters.UpdateType.MESSAGE & filters.StatusUpdate.REFUNDED_PAYMENT,
+                                           refunded_payment))

@@ -55,6 +55,7 @@ EN: dict[str, str] = {
     "kind_charge": "photo",
     "kind_refund": "refund",
     "kind_adjustment": "correction",
+    "kind_payment_refund": "refund of a purchase",
     "bucket_bonus": "bonus",
     "bucket_paid": "paid",
     # Buying
@@ -69,6 +70,8 @@ EN: dict[str, str] = {
     "checkout_blocked": "Your account is blocked, so it cannot buy credits.",
     "checkout_no_user": "Please send /start first.",
     "payment_done": "Thank you! {credits} credits added. Balance: {total} credits.",
+    "payment_reconciled": "Your payment {charge_id} is in: {credits} credits added. Balance: {total} credits.",
+    "payment_refunded": "Your payment {charge_id} was refunded; {credits} credits were taken back.",
     "payment_unknown": "Your payment arrived but I could not match it to a package. "
                        "Write to /paysupport and keep this id: {charge_id}",
     "payment_pending": "Your payment arrived, but I could not add the credits just now. They will be added; "
@@ -182,6 +185,7 @@ RU: dict[str, str] = {
     "kind_charge": "фото",
     "kind_refund": "возврат",
     "kind_adjustment": "корректировка",
+    "kind_payment_refund": "возврат покупки",
     "bucket_bonus": "бонусных",
     "bucket_paid": "купленных",
     "buy_choose": "Выберите пакет. Оплата в Telegram Stars, кредиты начисляются сразу.",
@@ -195,6 +199,8 @@ RU: dict[str, str] = {
     "checkout_blocked": "Ваш аккаунт заблокирован, покупка кредитов недоступна.",
     "checkout_no_user": "Сначала отправьте /start.",
     "payment_done": "Спасибо! Начислено {credits} кредитов. Баланс: {total} кредитов.",
+    "payment_reconciled": "Платёж {charge_id} получен: начислено {credits} кредитов. Баланс: {total} кредитов.",
+    "payment_refunded": "Платёж {charge_id} возвращён; списано {credits} кредитов.",
     "payment_unknown": "Платёж получен, но я не нашёл его пакет. Напишите в /paysupport и сохраните "
                        "этот номер: {charge_id}",
     "payment_pending": "Платёж получен, но начислить кредиты сейчас не удалось. Они будут начислены; если их "

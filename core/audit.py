@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
+from core import payments
 from core.enums import FINISHED, Bucket, EntryStatus, JobStatus
 from core.models import Job, Transaction, User
 
@@ -18,7 +19,8 @@ class Problem:
 def check_ledger() -> list[Problem]:
     """Every broken invariant: buckets equal their ledger sums and are never negative, each
     running balance_after matches, a job nets exactly its price unless it failed or was
-    cancelled (then zero: charged once, refunded once), and a finished job has no pending charge."""
+    cancelled (then zero: charged once, refunded once), a finished job has no pending charge, and
+    a refunded payment took back no more than its purchase added."""
     problems: list[Problem] = []
     sums: dict[tuple[int, str], int] = defaultdict(int)
     for row in Transaction.select().order_by(Transaction.id):
@@ -35,6 +37,7 @@ def check_ledger() -> list[Problem]:
                 problems.append(Problem(user.id, f"{bucket} credits are {held} but the ledger sums to "
                                                  f"{sums[(user.id, bucket)]}"))
     problems.extend(_job_problems())
+    problems.extend(Problem(user_id, message) for user_id, message in payments.refund_excesses())
     return problems
 
 

@@ -30,7 +30,8 @@ class EntryKind(StrEnum):
     SIGNUP_BONUS = "signup_bonus"
     TOPUP = "topup"
     CHARGE = "charge"
-    REFUND = "refund"
+    REFUND = "refund"  # a failed or cancelled job's charge given back
+    PAYMENT_REFUND = "payment_refund"  # a Stars payment given back: its credits taken back
     ADJUSTMENT = "adjustment"
 
 

@@ -100,6 +100,24 @@ class InvalidIdempotencyKey(CutoutError):
     code = "invalid_idempotency_key"
 
 
+class PaymentNotFound(CutoutError):
+    """No Telegram Stars payment with this charge id."""
+
+    code = "payment_not_found"
+
+
+class AlreadyRefunded(CutoutError):
+    """This payment has already been refunded."""
+
+    code = "already_refunded"
+
+
+class TelegramUnavailable(CutoutError):
+    """Telegram could not be reached or refused the request."""
+
+    code = "telegram_unavailable"
+
+
 class JobNotFound(CutoutError):
     """No such job."""
 

@@ -54,6 +54,7 @@ class Settings:
     telegram_api_base_url: str = "https://api.telegram.org/bot"
     telegram_file_base_url: str = "https://api.telegram.org/file/bot"
     credit_packages: str = "10:50,50:200,200:600"
+    payment_reconcile_seconds: int = 600
     panel_host: str = "127.0.0.1"
     panel_port: int = 8000
     panel_workers: int = 2
@@ -84,6 +85,7 @@ _MINIMUM = {
     "job_lease_seconds": 3,
     "delivery_max_attempts": 1,
     "delivery_max_age_seconds": 1,
+    "payment_reconcile_seconds": 0,
     "max_upload_bytes": 1,
     "max_pixels": 1,
     "max_jobs_in_flight": 1,

@@ -80,11 +80,17 @@ class Person:
                                                 "currency": currency, "total_amount": total_amount,
                                                 "invoice_payload": payload})
 
-    def paid(self, payload: str, total_amount: int, charge_id: str) -> dict:
+    def paid(self, payload: str, total_amount: int, charge_id: str, currency: str = "XTR") -> dict:
         """The successful_payment service message Telegram sends after a payment."""
         return self._update(message=self._message(successful_payment={
-            "currency": "XTR", "total_amount": total_amount, "invoice_payload": payload,
+            "currency": currency, "total_amount": total_amount, "invoice_payload": payload,
             "telegram_payment_charge_id": charge_id, "provider_payment_charge_id": ""}))
+
+    def refunded(self, payload: str, total_amount: int, charge_id: str) -> dict:
+        """The refunded_payment service message Telegram sends after a refund (made anywhere)."""
+        return self._update(message=self._message(refunded_payment={
+            "currency": "XTR", "total_amount": total_amount, "invoice_payload": payload,
+            "telegram_payment_charge_id": charge_id}))
 
     def edited(self, update: dict) -> dict:
         """The same message edited later (Telegram sends it as edited_message)."""

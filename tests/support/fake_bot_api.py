@@ -58,6 +58,7 @@ class FakeBotApi:
         self.calls: list[Call] = []
         self.files: dict[str, tuple[str, bytes, int]] = {}  # file_id -> (file_path, content, reported size)
         self.updates: list[dict] = []
+        self.star_transactions: list[dict] = []  # oldest first, as getStarTransactions lists them
         self._failures: dict[str, list[Failure]] = {}
         self._ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
@@ -77,6 +78,16 @@ class FakeBotApi:
         """Make the next `times` calls of `method` fail with this HTTP status."""
         with self._changed:
             self._failures.setdefault(method, []).extend([Failure(status, description, retry_after)] * times)
+
+    def add_star_payment(self, user: dict, payload: str, amount: int, charge_id: str) -> dict:
+        """Telegram's record of a Stars payment (what getStarTransactions lists), with or without
+        the successful_payment update the bot may or may not have seen."""
+        transaction = {"id": charge_id, "amount": amount, "date": int(time.time()),
+                       "source": {"type": "user", "transaction_type": "invoice_payment", "user": user,
+                                  "invoice_payload": payload}}
+        with self._changed:
+            self.star_transactions.append(transaction)
+        return transaction
 
     def push_update(self, update: dict) -> int:
         """Queue an update for getUpdates (the HTTP server); returns its update_id."""
@@ -174,6 +185,23 @@ class FakeBotApi:
 
     def _getUpdates(self, params, files):
         return self.updates_after(int(params.get("offset") or 0), min(float(params.get("timeout") or 0), 1.0))
+
+    def _getStarTransactions(self, params, files):
+        offset, limit = int(params.get("offset") or 0), int(params.get("limit") or 100)
+        with self._changed:
+            return {"transactions": self.star_transactions[offset:offset + limit]}
+
+    def _refundStarPayment(self, params, files):
+        charge_id, user_id = params.get("telegram_payment_charge_id"), int(params.get("user_id", 0))
+        with self._changed:
+            paid = [t for t in self.star_transactions if t["id"] == charge_id and "source" in t]
+            if not paid or paid[0]["source"]["user"]["id"] != user_id:
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: CHARGE_NOT_FOUND"}
+            if any(t["id"] == charge_id and "receiver" in t for t in self.star_transactions):
+                return 400, {"ok": False, "error_code": 400, "description": "Bad Request: CHARGE_ALREADY_REFUNDED"}
+            self.star_transactions.append({"id": charge_id, "amount": paid[0]["amount"], "date": int(time.time()),
+                                           "receiver": dict(paid[0]["source"])})
+        return True
 
     def _sendMessage(self, params, files):
         return self._message(params, text=params.get("text", ""))
