@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-import tornado.httpserver
 
 from bot.webhook import SECRET_HEADER, make_webhook_app, secret_matches
 from core.errors import SettingsError
@@ -110,30 +109,6 @@ def test_a_webhook_server_without_a_secret_cannot_be_made(sqlite_settings):
     settings = dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN)
     with BotHarness(settings) as harness, pytest.raises(SettingsError, match="secret"):
         make_webhook_app(harness.app, "", "/hook")
-
-
-def test_the_webhook_refuses_requests_without_the_right_secret(sqlite_settings):
-    settings = dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN)
-    port = free_port()
-    with BotHarness(settings) as harness:
-        async def listen():
-            server = tornado.httpserver.HTTPServer(make_webhook_app(harness.app, SECRET, "/hook"))
-            server.listen(port, address="127.0.0.1")
-            return server
-
-        server = harness.run(listen())
-        try:
-            url = f"http://127.0.0.1:{port}/hook"
-            update = Person(9100).text("/start")
-            assert post(url, update, None) == 403
-            assert post(url, update, "wrong") == 403
-            assert harness.app.update_queue.qsize() == 0
-            assert post(url, update, SECRET) == 200
-            assert harness.run(harness.app.update_queue.get()).update_id == update["update_id"]
-            assert post(url, b"{not json", SECRET) == 400
-        finally:
-            harness.loop.call_soon_threadsafe(server.stop)
-        harness.assert_no_errors()
 
 
 def test_webhook_mode_registers_the_secret_and_answers_updates(sqlite_settings, tmp_path):

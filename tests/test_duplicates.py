@@ -4,7 +4,6 @@ by the database), and an API request repeated with its Idempotency-Key returns t
 from __future__ import annotations
 
 import io
-import threading
 from dataclasses import replace
 from datetime import timedelta
 
@@ -19,6 +18,7 @@ from tests.support.bot_harness import running_bot
 from tests.support.bot_updates import Person
 from tests.support.images import encode, subject_image
 from tests.support.panel import Panel
+from tests.support.threads import at_once
 from tests.test_api import assert_error
 
 
@@ -60,24 +60,15 @@ def test_concurrent_deliveries_of_one_message_make_one_job(pg_settings, storage)
     from core import accounts
 
     owner, _ = accounts.register_telegram_user(7102, signup_bonus=5)
-    results: list = []
-    barrier = threading.Barrier(4)
 
-    def deliver() -> None:
-        barrier.wait()
+    def deliver():
         try:
-            results.append(jobs.create_job(owner.id, png(), {}, settings=pg_settings, storage=storage,
-                                           source="telegram", chat_id=777, message_id=9))
-        except Exception as exc:  # collected and asserted on
-            results.append(exc)
+            return jobs.create_job(owner.id, png(), {}, settings=pg_settings, storage=storage,
+                                   source="telegram", chat_id=777, message_id=9)
         finally:
             db.close()
 
-    threads = [threading.Thread(target=deliver) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    results = at_once(*[deliver] * 4)
     assert sum(not isinstance(r, Exception) for r in results) == 1
     assert all(isinstance(r, DuplicateSubmission) for r in results if isinstance(r, Exception))
     assert billing.balance(owner.id).total == 4
@@ -161,23 +152,18 @@ def test_concurrent_repeats_of_one_key_make_one_job(pg_settings):
     api = Panel.build(replace(pg_settings, max_jobs_in_flight=10))
     user = api.user(credits=5)
     token_headers = api.auth(user)
-    answers: list = []
-    barrier = threading.Barrier(4)
 
-    def post() -> None:
+    def post():
         client = api.app.test_client()
-        barrier.wait()
         form = {"image": (io.BytesIO(png()), "photo.png")}
-        response = client.post("/api/v1/jobs", data=form, content_type="multipart/form-data",
-                               headers=token_headers | {"Idempotency-Key": "race-1"})
-        answers.append((response.status_code, response.get_json()))
-        db.close()
+        try:
+            response = client.post("/api/v1/jobs", data=form, content_type="multipart/form-data",
+                                   headers=token_headers | {"Idempotency-Key": "race-1"})
+            return response.status_code, response.get_json()
+        finally:
+            db.close()
 
-    threads = [threading.Thread(target=post) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    answers = at_once(*[post] * 4)
     assert [status for status, _ in answers] == [202] * 4
     assert len({body["id"] for _, body in answers}) == 1
     assert Job.select().count() == 1 and billing.balance(user.id).total == 4

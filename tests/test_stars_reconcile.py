@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import threading
 
 import pytest
 
@@ -17,6 +16,7 @@ from core.models import Transaction
 from tests.support.bot_harness import BotHarness, wait_until
 from tests.support.bot_updates import Person
 from tests.support.fake_bot_api import TOKEN, FakeBotApi
+from tests.support.threads import at_once
 
 PACKAGES = "10:50,50:200"
 
@@ -93,27 +93,13 @@ def test_an_update_and_reconciliation_at_the_same_moment_credit_once(settings):
             charge = f"stx-race-{person.id}"
             api.add_star_payment(person.user, payload_for(10, 50), 50, charge)
             update = person.paid(payload_for(10, 50), 50, charge)
-            at_once(functools.partial(first.send, update), functools.partial(reconcile, second))
+            outcomes = at_once(functools.partial(first.send, update), functools.partial(reconcile, second))
+            assert not [o for o in outcomes if isinstance(o, Exception)]
         first.assert_no_errors()
         second.assert_no_errors()
     assert [paid_credits(person) for person in people] == [10] * len(people)
     assert len(topups()) == len(people)
     assert audit.check_ledger() == []
-
-
-def at_once(*actions) -> None:
-    """Run the actions in threads released together."""
-    barrier = threading.Barrier(len(actions))
-
-    def run(action):
-        barrier.wait()
-        action()
-
-    threads = [threading.Thread(target=run, args=(action,)) for action in actions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
 
 
 def test_reconciliation_pages_through_every_transaction_and_then_reads_on(settings):
