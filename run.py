@@ -15,30 +15,14 @@ import threading
 
 from waitress.server import create_server
 
-from core import accounts
 from core.bootstrap import APPLY, load_or_exit, open_runtime, start
+from core.cli import announce_first_admin
 from core.errors import CutoutError
 from core.settings import Settings
 
 logger = logging.getLogger("cutout")
 
 PANEL_THREADS = 8
-
-
-def ensure_admin(settings: Settings) -> None:
-    """On the first run, make an admin (ADMIN_EMAIL/ADMIN_PASSWORD, or a printed one-time password)."""
-    made = accounts.ensure_admin(settings.admin_email or None, settings.admin_password or None)
-    if made is None:
-        return
-    email = made.user.email
-    if not made.created:
-        print(f"\n  {email} is now an admin.\n", flush=True)
-    elif made.generated_password is None:
-        print(f"\n  Admin created: {email} (password from ADMIN_PASSWORD)\n", flush=True)
-    else:
-        # Printed to the terminal once, never logged.
-        print(f"\n  Admin created: {email}\n  One-time password: {made.generated_password}\n"
-              f"  Sign in at {settings.public_url}/admin/login and change it.\n", flush=True)
 
 
 def start_panel(settings: Settings, queue, storage) -> tuple:
@@ -94,7 +78,7 @@ def main() -> int:
             return 2
     settings = start(settings, schema=APPLY)
     try:
-        ensure_admin(settings)
+        announce_first_admin(settings)  # before the panel takes registrations
         runtime, stop = open_runtime(settings), threading.Event()
         queue, storage = runtime.queue, runtime.storage
         workers = start_workers(settings, queue, storage, stop)

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest
 
-from admin_panel.auth import identity, sign_in, token_required
+from admin_panel.auth import change_password_checked, identity, sign_in, token_required
 from admin_panel.extensions import services
 from admin_panel.schemas import entry_json, job_json, page_json, user_json
 from core import accounts, billing, jobs, results, tokens
@@ -98,6 +98,16 @@ def api_key():
 def me():
     """The caller's profile and balance."""
     return jsonify(user_json(identity().user))
+
+
+@bp.post("/me/password")
+@token_required
+def change_password():
+    """{"current_password", "new_password"} -> 204; every token and API key issued before (this
+    one included) stops working: sign in again with the new password."""
+    body = json_body()
+    change_password_checked(_user_id(), string_field(body, "current_password"), string_field(body, "new_password"))
+    return "", 204
 
 
 @bp.get("/transactions")

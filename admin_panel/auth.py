@@ -7,14 +7,14 @@ import logging
 from functools import cached_property, wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from admin_panel import csrf
 from admin_panel.errors import error_response, status_for
 from admin_panel.extensions import services
 from admin_panel.limiter import TooManyAttempts, login_keys
 from core import accounts, tokens
-from core.errors import CutoutError, InvalidCredentials, InvalidToken
+from core.errors import CutoutError, InvalidCredentials, InvalidToken, WeakPassword, WrongPassword
 from core.tokens import TokenClaims
 from core.views import UserView
 
@@ -73,8 +73,13 @@ def page_identity() -> Identity | None:
         return None
 
 
+# What an account that must first change its password may still do through the API.
+PASSWORD_CHANGE_ENDPOINTS = ("api.me", "api.change_password")
+
+
 def token_required(view):
-    """API: a valid token (Bearer, or the cookie plus X-CSRF-Token on unsafe methods), else 401."""
+    """API: a valid token (Bearer, or the cookie plus X-CSRF-Token on unsafe methods), else 401;
+    403 password_change_required while a first admin's generated password is unchanged."""
     @wraps(view)
     def wrapped(*args, **kwargs):
         who = identity()
@@ -82,16 +87,23 @@ def token_required(view):
             return error_response("unauthorized", "Sign in: send Authorization: Bearer <token>.", 401)
         if who.via_cookie and request.method in csrf.UNSAFE_METHODS:
             csrf.require_header_token()
+        if who.claims.must_change_password and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS:
+            return error_response("password_change_required", "Change the one-time password first: POST "
+                                  "/api/v1/me/password, or sign in to the panel.", 403)
         return view(*args, **kwargs)
     return wrapped
 
 
 def login_required(view):
-    """Pages: a signed-in browser, else a redirect to the sign-in page."""
+    """Pages: a signed-in browser, else a redirect to the sign-in page; a person who must change
+    their password (a first admin's generated one) is sent to do that first."""
     @wraps(view)
     def wrapped(*args, **kwargs):
-        if page_identity() is None:
+        who = page_identity()
+        if who is None:
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+        if who.claims.must_change_password and request.endpoint != "auth.change_password":
+            return redirect(url_for("auth.change_password", next=request.full_path.rstrip("?")))
         return view(*args, **kwargs)
     return wrapped
 
@@ -147,6 +159,8 @@ def _safe_next(target: str | None, user: UserView) -> str:
 
 def _signed_in(user: UserView, target: str | None):
     settings = services().settings
+    if user.must_change_password:
+        target = url_for("auth.change_password", next=_safe_next(target, user))
     response = redirect(_safe_next(target, user))
     response.set_cookie(COOKIE, tokens.issue_access_token(user, settings), max_age=settings.jwt_ttl_seconds,
                         httponly=True, samesite="Strict", secure=settings.public_url.startswith("https:"), path="/")
@@ -175,11 +189,56 @@ def admin_login():
 
 @bp.post("/logout")
 def logout():
-    """Forget the browser's token."""
+    """Sign out: every sign-in token issued before stops working (a copied cookie included), and
+    the browser forgets its own. API keys stay."""
     csrf.require_form_token()
+    who = page_identity()
+    if who is not None:
+        accounts.revoke_tokens(who.user_id)
+        logger.info("user %s signed out", who.user_id)
     response = redirect(url_for("auth.login"))
     response.delete_cookie(COOKIE, path="/")
     return response
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change the password: every token and API key issued before stops working; this browser
+    gets a fresh sign-in."""
+    who, error, status = page_identity(), None, 200
+    if request.method == "POST":
+        csrf.require_form_token()
+        new = request.form.get("new_password", "")
+        try:
+            if new != request.form.get("new_password_again", ""):
+                raise WeakPassword("The two new passwords differ.")
+            user = change_password_checked(who.user_id, request.form.get("current_password", ""), new)
+        except CutoutError as exc:
+            error, status = exc.message, status_for(exc)
+        else:
+            flash("Your password is changed. Every other sign-in and API key has stopped working.", "ok")
+            return _signed_in(user, request.args.get("next"))
+    return render_template("password.html", error=error, forced=who.user.must_change_password), status
+
+
+def change_password_checked(user_id: int, current: str, new: str) -> UserView:
+    """accounts.change_password, with wrong current passwords slowed down like failed sign-ins
+    (a stolen session must not become a way to guess the password)."""
+    limiter = services().limiter
+    keys = [f"user:{user_id}"]
+    wait = limiter.retry_after(keys)
+    if wait > 0:
+        raise TooManyAttempts(f"Too many wrong passwords; try again in {int(wait) + 1} seconds.",
+                              retry_after=int(wait) + 1)
+    try:
+        user = accounts.change_password(user_id, current, new)
+    except WrongPassword:
+        limiter.failure(keys)
+        raise
+    limiter.success(keys)
+    logger.info("user %s changed their password", user_id)
+    return user
 
 
 @bp.route("/login/link", methods=["GET", "POST"])

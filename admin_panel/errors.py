@@ -27,6 +27,8 @@ STATUS: dict[type[e.CutoutError], int] = {
     e.InvalidToken: 401,
     e.InsufficientCredits: 402,
     e.UserBlocked: 403,
+    e.WrongPassword: 403,
+    e.AccountExists: 409,
     e.UserNotFound: 404,
     e.JobNotFound: 404,
     e.PaymentNotFound: 404,

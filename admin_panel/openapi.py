@@ -64,6 +64,8 @@ SCHEMAS = {
     "Token": {"type": "object", "required": ["access_token", "token_type", "expires_in"],
               "properties": {"access_token": {"type": "string"}, "token_type": {"type": "string", "enum": ["bearer"]},
                              "expires_in": {"type": "integer"}}},
+    "PasswordChange": {"type": "object", "required": ["current_password", "new_password"], "properties": {
+        "current_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 8}}},
     "Balance": {"type": "object", "required": ["bonus", "paid", "total"],
                 "properties": {k: {"type": "integer"} for k in ("bonus", "paid", "total")}},
     "User": {"type": "object", "required": ["id", "role", "balance", "is_blocked"], "properties": {
@@ -153,9 +155,13 @@ PATHS = {
                                           auth=False, body=CREDENTIALS)},
     "/api/v1/auth/token": {"post": _op("Get a sign-in token", {"200": _json("A token", _ref("Token"))},
                                        400, 401, 403, 429, auth=False, body=CREDENTIALS)},
-    "/api/v1/auth/apikey": {"post": _op("Get a personal API key (revokes older tokens)",
+    "/api/v1/auth/apikey": {"post": _op("Get a personal API key (revokes older keys and tokens)",
                                         {"200": _json("A key", _ref("Token"))}, 401, 403)},
     "/api/v1/me": {"get": _op("The caller's profile and balance", {"200": _json("Profile", _ref("User"))}, 401)},
+    "/api/v1/me/password": {"post": _op(
+        "Change the password; every token and API key issued before (this one included) stops working",
+        {"204": {"description": "Changed: sign in again with the new password"}}, 400, 401, 403, 429,
+        body={"required": True, "content": {"application/json": {"schema": _ref("PasswordChange")}}})},
     "/api/v1/transactions": {"get": _op("The caller's ledger", {"200": _json("A page", _page_of("LedgerEntry"))},
                                         400, 401, params=[PAGE])},
     "/api/v1/jobs": {

@@ -11,7 +11,16 @@ from peewee import IntegrityError
 from core import billing
 from core.db import db
 from core.enums import Bucket, EntryKind
-from core.errors import EmailTaken, InvalidCredentials, InvalidEmail, UserBlocked, UserNotFound, WeakPassword
+from core.errors import (
+    AccountExists,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidEmail,
+    UserBlocked,
+    UserNotFound,
+    WeakPassword,
+    WrongPassword,
+)
 from core.models import User
 from core.options import JobOptions, parse_options
 from core.passwords import check_strength, generate_password, hash_password, verify_password
@@ -151,14 +160,33 @@ def promote_to_admin(user_id: int) -> UserView:
 
 
 def set_password(user_id: int, password: str) -> UserView:
-    """Set a new password and revoke every token issued before."""
+    """Set a new password and revoke every token and API key issued before."""
     check_strength(password)
-    return _update(user_id, password_hash=hash_password(password), token_version=User.token_version + 1)
+    return _update(user_id, password_hash=hash_password(password), must_change_password=False,
+                   token_version=User.token_version + 1, key_version=User.key_version + 1)
+
+
+def change_password(user_id: int, current: str, new: str) -> UserView:
+    """A signed-in person's new password, given the current one (WrongPassword otherwise);
+    every token and API key issued before stops working."""
+    user = User.get_or_none(User.id == user_id)
+    if user is None:
+        raise UserNotFound()
+    if not verify_password(user.password_hash, current):
+        raise WrongPassword("The current password is wrong.")
+    if verify_password(user.password_hash, new):
+        raise WeakPassword("The new password must differ from the current one.")
+    return set_password(user_id, new)
 
 
 def revoke_tokens(user_id: int) -> UserView:
-    """Invalidate every token issued so far (a new API key, a sign-out everywhere)."""
+    """End every sign-in (browser and API tokens) issued so far: signing out. API keys stay."""
     return _update(user_id, token_version=User.token_version + 1)
+
+
+def revoke_keys(user_id: int) -> UserView:
+    """Invalidate every token and API key issued so far (a new API key replaces the old ones)."""
+    return _update(user_id, token_version=User.token_version + 1, key_version=User.key_version + 1)
 
 
 def set_options(user_id: int, options: JobOptions | dict) -> UserView:
@@ -169,25 +197,49 @@ def set_options(user_id: int, options: JobOptions | dict) -> UserView:
 
 
 def ensure_admin(email: str | None = None, password: str | None = None) -> FirstAdmin | None:
-    """On a database without an admin, make one: the account of `email` (default
-    admin@cutout.local) if it exists, else a new one with `password` or a generated one.
+    """On a database without an admin, make one: a new account for `email` (default
+    admin@cutout.local) with `password`, or with a generated one that must be changed at the
+    first sign-in. An existing account of that email is not taken over (AccountExists).
     None when there is an admin already."""
     if User.select().where(User.is_admin == True).exists():  # noqa: E712 - peewee expression
         return None
     generated = None if password else generate_password()
-    user, created = create_admin(email or DEFAULT_ADMIN_EMAIL, password or generated)
-    return FirstAdmin(user, created, generated if created else None)
+    user, _ = create_admin(email or DEFAULT_ADMIN_EMAIL, password or generated)
+    if generated:
+        user = _update(user.id, must_change_password=True)
+    return FirstAdmin(user, True, generated)
 
 
-def create_admin(email: str, password: str | None) -> tuple[UserView, bool]:
-    """Promote the account of `email`, or create it with `password` (required then) as an admin.
-    Returns (admin, created)."""
+def admin_candidate(email: str, *, promote_existing: bool = False) -> str:
+    """What making `email` an admin would do: "admin" (it is one), "new" (a new account) or
+    "promote" (an existing account, only with `promote_existing`: whoever registered an address
+    first must not become an admin by it; AccountExists otherwise)."""
+    existing = User.get_or_none(User.email == normalize_email(email))
+    if existing is None:
+        return "new"
+    if existing.is_admin:
+        return "admin"
+    if not promote_existing:
+        raise AccountExists(f"{existing.email} is already registered by someone. Check that the account is "
+                            "yours, then pass --promote-existing: it becomes an admin with a new password.")
+    return "promote"
+
+
+def create_admin(email: str, password: str | None, *, promote_existing: bool = False) -> tuple[UserView, bool]:
+    """Create a new admin with `password`; an existing account only with `promote_existing`
+    (see admin_candidate), which then gets the new `password` and loses every sign-in it held.
+    An existing admin stays as it is. Returns (admin, created)."""
     email = normalize_email(email)
-    existing = User.get_or_none(User.email == email)
-    if existing is not None:
-        return promote_to_admin(existing.id), False
+    found = admin_candidate(email, promote_existing=promote_existing)
+    if found == "admin":
+        return UserView.of(User.get(User.email == email)), False
     if not password:
         raise WeakPassword("A new admin needs a password.")
+    if found == "promote":
+        user_id = User.get(User.email == email).id
+        with db.atomic():
+            set_password(user_id, password)
+            return promote_to_admin(user_id), False
     return promote_to_admin(register_email_user(email, password).id), True
 
 

@@ -1,4 +1,4 @@
-"""`python -m core`: migrate, create-admin, seed-demo, check-ledger, purge."""
+"""`python -m core`: migrate, create-admin, ensure-admin, seed-demo, check-ledger, purge."""
 
 from __future__ import annotations
 
@@ -17,8 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core", description="Cutout administration.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply pending schema migrations (safe to run twice)")
-    admin = commands.add_parser("create-admin", help="create an admin, or promote an existing user")
+    admin = commands.add_parser("create-admin", help="create an admin (ADMIN_PASSWORD or a prompt)")
     admin.add_argument("--email", required=True)
+    admin.add_argument("--promote-existing", action="store_true",
+                       help="make an existing account an admin, with a new password; its sign-ins end")
+    commands.add_parser("ensure-admin", help="on a database without an admin, create the first one "
+                                             "(ADMIN_EMAIL, ADMIN_PASSWORD or a one-time password)")
     commands.add_parser("seed-demo", help="add three demo users with a ledger history")
     commands.add_parser("check-ledger", help="verify the ledger's invariants for every user")
     purge = commands.add_parser("purge", help="delete the files of old finished jobs")
@@ -46,12 +50,35 @@ def _migrate(args, settings) -> int:  # start() skipped the schema check for thi
 
 def _create_admin(args, settings) -> int:
     email = accounts.normalize_email(args.email)
-    password = settings.admin_password or None
-    if password is None and not accounts.email_registered(email):
-        password = getpass.getpass(f"Password for {email}: ")
-    admin, created = accounts.create_admin(email, password)
-    print(f"created admin {admin.email}" if created else f"{admin.email} is now an admin")
+    if accounts.admin_candidate(email, promote_existing=args.promote_existing) == "admin":
+        print(f"{email} is already an admin")
+        return 0
+    password = settings.admin_password or getpass.getpass(f"New password for {email}: ")
+    admin, created = accounts.create_admin(email, password, promote_existing=args.promote_existing)
+    print(f"created admin {admin.email}" if created
+          else f"{admin.email} is now an admin with the new password; its earlier sign-ins are revoked")
     return 0
+
+
+def _ensure_admin(args, settings) -> int:
+    announce_first_admin(settings)
+    return 0
+
+
+def announce_first_admin(settings) -> None:
+    """On a database without an admin, make one (ADMIN_EMAIL/ADMIN_PASSWORD, or a one-time password
+    printed here, to be changed at the first sign-in); `make run` and compose's migrate run it
+    before the panel takes registrations."""
+    made = accounts.ensure_admin(settings.admin_email or None, settings.admin_password or None)
+    if made is None:
+        return
+    email = made.user.email
+    if made.generated_password is None:
+        print(f"\n  Admin created: {email} (password from ADMIN_PASSWORD)\n", flush=True)
+    else:
+        # Printed to the terminal once, never logged.
+        print(f"\n  Admin created: {email}\n  One-time password: {made.generated_password}\n"
+              f"  Sign in at {settings.public_url}/admin/login: it asks for a new password first.\n", flush=True)
 
 
 def _seed_demo(args, settings) -> int:
@@ -85,6 +112,7 @@ def _purge(args, settings) -> int:
 
 COMMANDS = {
     "migrate": _migrate,
+    "ensure-admin": _ensure_admin,
     "create-admin": _create_admin,
     "seed-demo": _seed_demo,
     "check-ledger": _check_ledger,

@@ -56,6 +56,18 @@ class InvalidCredentials(CutoutError):
     code = "invalid_credentials"
 
 
+class WrongPassword(CutoutError):
+    """The current password is wrong."""
+
+    code = "wrong_password"
+
+
+class AccountExists(CutoutError):
+    """An account with this email exists already."""
+
+    code = "account_exists"
+
+
 class InvalidAmount(CutoutError):
     """The amount is not valid."""
 

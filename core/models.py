@@ -47,8 +47,12 @@ class User(BaseModel):
     paid_credits = IntegerField(default=0, constraints=[Check("paid_credits >= 0")])
     # JSON of the user's default output options (see core.options); the column keeps its first name.
     options = TextField(default="{}", column_name="settings")
-    # Bumped to revoke every token issued before (password change, new API key).
+    # Bumped to revoke every sign-in token issued before (sign-out, password change, new API key).
     token_version = IntegerField(default=0)
+    # Bumped to revoke every API key issued before (a new key, a password change).
+    key_version = IntegerField(default=0)
+    # Set on a first admin with a generated password: the panel asks for a new one first.
+    must_change_password = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
 
     class Meta:

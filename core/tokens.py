@@ -1,7 +1,9 @@
 """Signed tokens (pyjwt, HS256): sign-in tokens, API keys and one-time sign-in links.
 
-Every token carries `sub` (the user id), `role`, `iat`, `exp`, `ver` (the user's token_version,
-so bumping it revokes every older token) and `typ` (access | api | login).
+Every token carries `sub` (the user id), `role`, `iat`, `exp`, `typ` (access | api | login) and
+`ver`: the user's key_version for an API key, else their token_version, so bumping one revokes
+every older token of that kind (signing out ends the browser's and the API's sign-ins but keeps
+the API key; a new key or a new password ends both).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class TokenClaims:
     user_id: int
     role: str  # "admin" only while both the token and the account say so
     typ: str
+    must_change_password: bool = False  # a first admin's generated password, not yet changed
 
 
 def signing_secret(settings: Settings) -> str:
@@ -91,8 +94,9 @@ def role_of(user: UserView) -> str:
 
 def _encode(user: UserView, typ: str, ttl: timedelta, settings: Settings, **extra) -> str:
     now = datetime.now(UTC)
+    version = user.key_version if typ == "api" else user.token_version
     payload = {"sub": str(user.id), "role": role_of(user), "iat": now, "exp": now + ttl,
-               "ver": user.token_version, "typ": typ, **extra}
+               "ver": version, "typ": typ, **extra}
     return jwt.encode(payload, signing_secret(settings), algorithm=ALGORITHM)
 
 
@@ -103,7 +107,7 @@ def issue_access_token(user: UserView, settings: Settings) -> str:
 
 def issue_api_key(user_id: int, settings: Settings) -> str:
     """A long-lived personal API key; revokes every token issued before (including older keys)."""
-    user = accounts.revoke_tokens(user_id)
+    user = accounts.revoke_keys(user_id)
     return _encode(user, "api", timedelta(days=settings.api_token_ttl_days), settings)
 
 
@@ -136,7 +140,8 @@ def _user_check_sql() -> str:
     (composing it costs peewee more CPU than the database spends answering)."""
     sql = _USER_CHECK_SQL.get(type(db.obj))
     if sql is None:
-        query = User.select(User.token_version, User.is_blocked, User.is_admin).where(User.id == 0)
+        query = User.select(User.token_version, User.key_version, User.is_blocked, User.is_admin,
+                            User.must_change_password).where(User.id == 0)
         sql = _USER_CHECK_SQL[type(db.obj)] = query.sql()[0]
     return sql
 
@@ -153,13 +158,13 @@ def _check_user(payload: dict) -> TokenClaims:
     row = db.execute_sql(_user_check_sql(), (user_id,)).fetchone()
     if row is None:
         raise InvalidToken("The token is invalid.")
-    token_version, is_blocked, is_admin = row
-    if payload["typ"] not in TYPES or payload["ver"] != token_version:
+    token_version, key_version, is_blocked, is_admin, must_change_password = row
+    if payload["typ"] not in TYPES or payload["ver"] != (key_version if payload["typ"] == "api" else token_version):
         raise InvalidToken("The token has been revoked.")
     if is_blocked:
         raise InvalidToken("This account is blocked.")
     role = "admin" if payload["role"] == "admin" and is_admin else "user"
-    return TokenClaims(user_id=user_id, role=role, typ=payload["typ"])
+    return TokenClaims(user_id=user_id, role=role, typ=payload["typ"], must_change_password=bool(must_change_password))
 
 
 def verify_token(token: str, settings: Settings) -> TokenClaims:

@@ -38,6 +38,8 @@ class UserView:
     balance: Balance
     options: JobOptions
     token_version: int
+    key_version: int
+    must_change_password: bool
     created_at: datetime
 
     @property
@@ -62,6 +64,8 @@ class UserView:
             balance=Balance(user.bonus_credits, user.paid_credits),
             options=JobOptions.from_json(user.options),
             token_version=user.token_version,
+            key_version=user.key_version,
+            must_change_password=user.must_change_password,
             created_at=user.created_at,
         )
 

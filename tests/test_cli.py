@@ -69,13 +69,16 @@ def test_check_ledger_fails_and_names_the_user_when_money_moved_without_an_entry
     assert f"FAILED for 1 user(s): {tampered.id}" in result.stdout
 
 
-def test_create_admin_makes_a_new_admin_then_promotes_an_existing_user(cli):
+def test_create_admin_makes_a_new_admin_then_promotes_an_existing_user_only_when_told(cli):
     created = cli("create-admin", "--email", "Boss@Example.com", env={"ADMIN_PASSWORD": "s3cret-enough"})
     assert created.returncode == 0, created.stderr
     boss = User.get(User.email == "boss@example.com")
     assert boss.is_admin and boss.password_hash
     User.create(email="pat@example.com")
-    assert cli("create-admin", "--email", "pat@example.com").returncode == 0
+    assert cli("create-admin", "--email", "pat@example.com").returncode == 1
+    promoted = cli("create-admin", "--email", "pat@example.com", "--promote-existing", input="n3w-password-ok\n",
+                   env={"ADMIN_PASSWORD": "n3w-password-ok"})
+    assert promoted.returncode == 0, promoted.stderr
     assert User.get(User.email == "pat@example.com").is_admin
 
 

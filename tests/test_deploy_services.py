@@ -57,7 +57,8 @@ def test_every_service_of_the_deployment_is_defined(services):
 
 
 def test_services_run_the_right_commands(services):
-    assert services["migrate"]["command"] == ["python", "-m", "core", "migrate"]
+    # Migrations, then the first admin, before the panel (which waits for this) takes registrations.
+    assert services["migrate"]["command"] == ["sh", "-c", "python -m core migrate && python -m core ensure-admin"]
     assert services["bot"]["command"] == ["python", "-m", "bot"]
     assert services["worker"]["command"] == ["python", "-m", "worker"]
     panel = services["admin_panel"]["command"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-import run
 from core import accounts
+from core.cli import announce_first_admin
 from core.models import User
 
 
@@ -15,7 +15,7 @@ def test_first_start_creates_an_admin_even_when_the_random_password_comes_out_al
     # password rule refuses; `make run` then stopped with "cannot start" on a fresh machine.
     draws = iter(["onlyLettersHereAB", "n0t-only-letters"])
     monkeypatch.setattr(secrets, "token_urlsafe", lambda *_: next(draws))
-    run.ensure_admin(sqlite_settings)
+    announce_first_admin(sqlite_settings)
     admin = User.get(User.is_admin == True)  # noqa: E712 - peewee expression
     assert admin.email == accounts.DEFAULT_ADMIN_EMAIL
     assert "One-time password: n0t-only-letters" in capsys.readouterr().out
