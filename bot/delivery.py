@@ -28,6 +28,7 @@ from core import accounts, deliveries, jobs, results
 from core.bootstrap import Runtime
 from core.enums import JobStatus
 from core.errors import JobNotFound, ResultGone
+from core.failures import PROCESSING_FAILED
 from core.queue import Reject, RetryLater
 from core.retries import RetryPolicy
 from core.views import JobView
@@ -155,7 +156,8 @@ class ResultListener:
             self._deliver(job, lambda: send_result(self.bot, job, results.result_file(job.id, storage), language))
             self._courtesy(job, text(language, "status_done"))
         else:
-            reason = (job.error or text(language, "failed_reason"))[:REASON_LENGTH]
+            generic = job.error in (None, PROCESSING_FAILED)  # said in the person's language instead
+            reason = (text(language, "failed_reason") if generic else job.error)[:REASON_LENGTH]
             self._deliver(job, lambda: tell_failure(self.bot, job, text(language, "status_failed", reason=reason)))
 
     def _deliver(self, job: JobView, send: Callable[[], Awaitable[None]]) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from bot.texts import text
 from core import accounts, billing, jobs
+from core.failures import PROCESSING_FAILED
 from core.options import JobOptions
 from core.queue import open_queue
 from core.storage import Storage, output_key
@@ -195,6 +196,16 @@ def test_a_failure_notice_is_in_the_users_language(bot):
     bot.queue.publish_result(job.id)
     wait_until(lambda: delivered(job.id))
     assert bot.api.sent_texts()[-1] == "Не получилось: boom. Кредиты возвращены."
+
+
+def test_a_failure_people_cannot_act_on_is_told_in_the_users_own_words(bot):
+    ivan = Person(8003, language="ru")
+    bot.send(ivan.text("/start"))
+    job = send_photo(bot, ivan)
+    jobs.fail_job(job.id, PROCESSING_FAILED)
+    bot.queue.publish_result(job.id)
+    wait_until(lambda: delivered(job.id))
+    assert bot.api.sent_texts()[-1] == "Не получилось: фото не удалось обработать. Кредиты возвращены."
 
 
 def test_an_event_for_an_unknown_job_is_dead_lettered(bot):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from core import jobs
 from core.db import connection_scope
 from core.errors import ImageTooLarge, InvalidImage, JobNotFound, QueueUnavailable
+from core.failures import PROCESSING_FAILED, TRYING_AGAIN
 from core.queue import JobQueue, Reject, RetryLater
 from core.settings import Settings
 from core.storage import Storage, output_key
@@ -147,15 +148,15 @@ class JobHandler:
         return key, result.content_type
 
     def _retry_or_fail(self, job: JobView, exc: Exception, log: logging.LoggerAdapter) -> None:
-        reason = f"{type(exc).__name__}: {exc}"[:500]
+        reason = f"{type(exc).__name__}: {exc}"[:500]  # for the log only
         if job.attempts >= self.settings.max_attempts:
-            log.error("attempt %d failed; giving up", job.attempts, exc_info=exc)
-            self._fail(job, f"Processing failed after {job.attempts} attempts ({reason}).", log)
+            log.error("attempt %d failed (%s); giving up", job.attempts, reason, exc_info=exc)
+            self._fail(job, PROCESSING_FAILED, log)
             return
         delay = retry_delay(self.settings, job.attempts)
         log.warning("attempt %d failed (%s); trying again in %.1f s", job.attempts, reason, delay,
                     exc_info=exc)
-        if jobs.requeue_job(job.id, error=reason):
+        if jobs.requeue_job(job.id, error=TRYING_AGAIN):
             # The queue hands the message back after the delay (core.queue): this thread is free meanwhile.
             raise RetryLater(delay, reason)
 
