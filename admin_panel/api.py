@@ -47,6 +47,16 @@ def page_arg() -> int:
     return int(raw)
 
 
+def id_arg(name: str) -> int | None:
+    """An optional ?<name>= id filter; 400 when it is not a whole number in range."""
+    raw = request.args.get(name) or None
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 10) or not 1 <= int(raw) <= 2147483647:
+        raise BadRequest(f"{name} must be a user id.")
+    return int(raw)
+
+
 def _whole_number(raw: str) -> bool:
     """ASCII digits only, and few of them: str.isdigit() also takes '²', which int() refuses (a 500)."""
     return raw.isascii() and raw.isdigit() and len(raw) <= 9

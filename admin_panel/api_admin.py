@@ -1,4 +1,5 @@
-"""The REST API for admins: /api/v1/admin users, credits, blocking, jobs, retries, payments and stats."""
+"""The REST API for admins: /api/v1/admin users, credits, blocking, roles, jobs, retries, payments,
+the audit log and stats."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ from dataclasses import asdict
 from flask import Blueprint, jsonify, request
 from werkzeug.exceptions import BadRequest
 
-from admin_panel.api import json_body, page_arg, string_field
+from admin_panel.api import id_arg, json_body, page_arg, string_field
 from admin_panel.auth import admin_token_required, identity
 from admin_panel.extensions import queue_depth, services
-from admin_panel.schemas import balance_json, entry_json, job_json, page_json, purchase_json, user_json
-from core import accounts, billing, jobs, payments, stats
-from core.enums import Bucket, JobStatus
+from admin_panel.schemas import action_json, balance_json, entry_json, job_json, page_json, purchase_json, user_json
+from core import accounts, admin, billing, jobs, payments, stats
+from core.enums import AdminActionKind, Bucket, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -54,31 +55,49 @@ def user(user_id: int):
 
 @bp.post("/users/<int(min=1, max=2147483647):user_id>/credits")
 def adjust_credits(user_id: int):
-    """Add or take credits with a reason (an adjustment in the ledger)."""
+    """Add or take credits with a reason (an adjustment in the ledger and the audit log)."""
     body = json_body()
-    amount = body.get("amount")
-    accounts.get_user(user_id)
-    balance = billing.adjust_credits(user_id, amount, string_field(body, "reason"), body.get("bucket", Bucket.BONUS))
-    logger.info("admin %s adjusted user %s by %s credits", identity().user_id, user_id, amount)
+    balance = admin.adjust_credits(identity().user_id, user_id, body.get("amount"), string_field(body, "reason"),
+                                   body.get("bucket", Bucket.BONUS))
     return jsonify({"user_id": user_id, "balance": balance_json(balance)})
 
 
+def reason_arg() -> str | None:
+    """The optional reason of an action: JSON {"reason": "..."} (no body: none)."""
+    if not request.get_data():
+        return None
+    body = json_body()
+    return string_field(body, "reason") if "reason" in body else None
+
+
+def _user_action(change, user_id: int):
+    accounts.get_user(user_id)
+    return jsonify(user_json(change(identity().user_id, user_id, reason_arg())))
+
+
+# Each takes an optional JSON {"reason"}, kept in the audit log.
 @bp.post("/users/<int(min=1, max=2147483647):user_id>/block")
 def block(user_id: int):
     """Block a user: no sign-in, no new jobs, every token refused."""
-    return jsonify(user_json(accounts.block_user(user_id)))
+    return _user_action(admin.block, user_id)
 
 
 @bp.post("/users/<int(min=1, max=2147483647):user_id>/unblock")
 def unblock(user_id: int):
     """Lift a block."""
-    return jsonify(user_json(accounts.unblock_user(user_id)))
+    return _user_action(admin.unblock, user_id)
 
 
 @bp.post("/users/<int(min=1, max=2147483647):user_id>/promote")
 def promote(user_id: int):
     """Make a user an admin."""
-    return jsonify(user_json(accounts.promote_to_admin(user_id)))
+    return _user_action(admin.promote, user_id)
+
+
+@bp.post("/users/<int(min=1, max=2147483647):user_id>/demote")
+def demote(user_id: int):
+    """Take the admin role away at once; the last admin cannot be demoted (409)."""
+    return _user_action(admin.demote, user_id)
 
 
 @bp.get("/jobs")
@@ -90,9 +109,7 @@ def all_jobs():
 @bp.post("/jobs/<job_id>/retry")
 def retry(job_id: str):
     """Charge a failed job again and put it back in the queue."""
-    job = jobs.retry_job(job_id, services().queue)
-    logger.info("admin %s retried job %s", identity().user_id, job.id)
-    return jsonify(job_json(job))
+    return jsonify(job_json(admin.retry_job(identity().user_id, job_id, services().queue)))
 
 
 @bp.get("/payments/<charge_id>")
@@ -104,9 +121,18 @@ def payment(charge_id: str):
 @bp.post("/payments/<charge_id>/refund")
 def refund(charge_id: str):
     """Give a Stars payment back (refundStarPayment) and take its credits back; 409 the second time."""
-    payments.refund(services().settings, charge_id, by=f"admin {identity().user_id}")
-    logger.info("admin %s refunded payment %s", identity().user_id, charge_id)
+    admin.refund_payment(identity().user_id, services().settings, charge_id, reason_arg())
     return jsonify(purchase_json(payments.purchase(charge_id)))
+
+
+@bp.get("/audit")
+def audit_log():
+    """The audit log of admin actions, newest first: ?action=, ?admin_id=, ?user_id=, ?page=."""
+    action = request.args.get("action") or None
+    if action is not None and action not in tuple(AdminActionKind):
+        raise BadRequest(f"action must be one of {', '.join(AdminActionKind)}.")
+    found = admin.actions(page_arg(), action=action, admin_id=id_arg("admin_id"), user_id=id_arg("user_id"))
+    return jsonify(page_json(found, action_json))
 
 
 @bp.get("/stats")

@@ -29,6 +29,7 @@ STATUS: dict[type[e.CutoutError], int] = {
     e.UserBlocked: 403,
     e.WrongPassword: 403,
     e.AccountExists: 409,
+    e.LastAdmin: 409,
     e.UserNotFound: 404,
     e.JobNotFound: 404,
     e.PaymentNotFound: 404,

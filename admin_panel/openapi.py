@@ -6,6 +6,7 @@ from flask import Blueprint, jsonify
 
 from admin_panel.api import MAX_PAGE, MAX_WAIT_SECONDS
 from admin_panel.api_admin import JOB_STATUSES
+from core.enums import AdminActionKind
 from core.options import FORMATS, MODES
 
 bp = Blueprint("openapi", __name__)
@@ -119,6 +120,12 @@ SCHEMAS = {
         "credits": {"type": "integer"}, "note": _nullable("string"),
         "created_at": {"type": "string", "format": "date-time"},
         "refund": {"allOf": [_ref("Refund")], "nullable": True}}},
+    "AdminAction": {"type": "object", "required": ["id", "action", "created_at"], "properties": {
+        "id": {"type": "integer"}, "admin_id": _nullable("integer", description="None: the command line"),
+        "admin": {"type": "string"}, "action": {"type": "string", "enum": list(AdminActionKind)},
+        "user_id": _nullable("integer"), "user": _nullable("string"), "subject": _nullable("string"),
+        "reason": _nullable("string"), "detail": _nullable("string"),
+        "created_at": {"type": "string", "format": "date-time"}}},
     "Health": {"type": "object", "required": ["database", "queue"], "properties": {
         "status": {"type": "string"}, "database": {"type": "string"}, "queue": {"type": "string"}}},
 }
@@ -146,8 +153,13 @@ def _admin(summary: str, ok: dict, *errors: int, **kwargs) -> dict:
     return _op(summary, ok, 401, 403, *errors, tag="admin", **kwargs)
 
 
-def _user_action(summary: str) -> dict:
-    return {"post": _admin(summary, {"200": _json("The user", _ref("User"))}, 404, params=[USER_ID])}
+REASON = {"required": False, "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"reason": {"type": "string", "maxLength": 500}}}}}}
+
+
+def _user_action(summary: str, *errors: int) -> dict:
+    return {"post": _admin(summary, {"200": _json("The user", _ref("User"))}, 400, 404, *errors, params=[USER_ID],
+                           body=REASON)}
 
 
 PATHS = {
@@ -192,6 +204,12 @@ PATHS = {
     "/api/v1/admin/users/{user_id}/block": _user_action("Block a user"),
     "/api/v1/admin/users/{user_id}/unblock": _user_action("Unblock a user"),
     "/api/v1/admin/users/{user_id}/promote": _user_action("Make a user an admin"),
+    "/api/v1/admin/users/{user_id}/demote": _user_action("Take the admin role away (never from the last admin)", 409),
+    "/api/v1/admin/audit": {"get": _admin("The audit log of admin actions, newest first",
+                                          {"200": _json("A page", _page_of("AdminAction"))}, 400, params=[
+        _param("action", "query", {"type": "string", "enum": list(AdminActionKind)}),
+        _param("admin_id", "query", {"type": "integer", "minimum": 1, "maximum": 2147483647}),
+        _param("user_id", "query", {"type": "integer", "minimum": 1, "maximum": 2147483647}), PAGE])},
     "/api/v1/admin/jobs": {"get": _admin("All jobs", {"200": _json("A page", _page_of("Job"))}, 400, params=[
         _param("status", "query", {"type": "string", "enum": list(JOB_STATUSES)}), PAGE])},
     "/api/v1/admin/jobs/{job_id}/retry": {"post": _admin("Retry a failed job (charges again)",
@@ -202,7 +220,8 @@ PATHS = {
         params=[CHARGE_ID])},
     "/api/v1/admin/payments/{charge_id}/refund": {"post": _admin(
         "Refund a Stars payment (refundStarPayment) and take its credits back",
-        {"200": _json("The refunded payment", _ref("Payment"))}, 404, 409, 502, params=[CHARGE_ID])},
+        {"200": _json("The refunded payment", _ref("Payment"))}, 400, 404, 409, 502, params=[CHARGE_ID],
+        body=REASON)},
     "/api/v1/admin/stats": {"get": _admin("Dashboard numbers", {"200": _json("Stats", _ref("Stats"))})},
     "/api/v1/openapi.json": {"get": _op("This document", {"200": _json("OpenAPI 3", {"type": "object"})},
                                         auth=False, tag="meta")},

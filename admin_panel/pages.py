@@ -10,12 +10,12 @@ from PIL import Image, ImageOps
 from werkzeug.exceptions import BadRequest, NotFound
 
 from admin_panel import csrf
-from admin_panel.api import page_arg
+from admin_panel.api import id_arg, page_arg
 from admin_panel.api_admin import JOB_STATUSES, status_arg
 from admin_panel.auth import admin_required, page_identity
 from admin_panel.extensions import queue_depth, services
-from core import accounts, billing, jobs, payments, stats
-from core.enums import Bucket, EntryKind
+from core import accounts, admin, billing, jobs, payments, stats
+from core.enums import AdminActionKind, Bucket, EntryKind
 from core.errors import CutoutError
 
 logger = logging.getLogger(__name__)
@@ -84,29 +84,32 @@ def adjust_credits(user_id: int):
         flash("The amount must be a whole number (negative to take credits).", "error")
         return _back_to_user(user_id)
     try:
-        balance = billing.adjust_credits(user_id, amount, request.form.get("reason", ""),
-                                         request.form.get("bucket", Bucket.BONUS))
+        balance = admin.adjust_credits(page_identity().user_id, user_id, amount, request.form.get("reason", ""),
+                                       request.form.get("bucket", Bucket.BONUS))
     except CutoutError as exc:
         flash(exc.message, "error")
         return _back_to_user(user_id)
-    logger.info("admin %s adjusted user %s by %s credits", page_identity().user_id, user_id, amount)
     flash(f"Adjusted by {amount:+d} credits; the balance is now {balance.total}.", "ok")
     return _back_to_user(user_id)
 
 
-ACTIONS = {"block": (accounts.block_user, "User blocked."), "unblock": (accounts.unblock_user, "User unblocked."),
-           "promote": (accounts.promote_to_admin, "User is now an admin.")}
+ACTIONS = {"block": (admin.block, "User blocked."), "unblock": (admin.unblock, "User unblocked."),
+           "promote": (admin.promote, "User is now an admin."), "demote": (admin.demote, "User is no longer an admin.")}
 
 
 @bp.post(f"/users/{USER_ID}/<action>")
 def user_action(user_id: int, action: str):
-    """Block, unblock or promote a user."""
+    """Block, unblock, promote or demote a user, with an optional reason (kept in the audit log)."""
     if action not in ACTIONS:
         raise NotFound()
     change, message = ACTIONS[action]
-    change(user_id)
-    logger.info("admin %s: %s user %s", page_identity().user_id, action, user_id)
-    flash(message, "ok")
+    accounts.get_user(user_id)
+    try:
+        change(page_identity().user_id, user_id, request.form.get("reason"))
+    except CutoutError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(message, "ok")
     return _back_to_user(user_id)
 
 
@@ -115,11 +118,11 @@ def refund(charge_id: str):
     """Give a Stars payment back through Telegram and take its credits back."""
     purchase = payments.purchase(charge_id)
     try:
-        done = payments.refund(services().settings, charge_id, by=f"admin {page_identity().user_id}")
+        done = admin.refund_payment(page_identity().user_id, services().settings, charge_id,
+                                    request.form.get("reason"))
     except CutoutError as exc:
         flash(exc.message, "error")
     else:
-        logger.info("admin %s refunded payment %s", page_identity().user_id, charge_id)
         flash(f"Payment {charge_id} refunded: {done.taken} credit(s) taken back"
               + (f", {done.shortfall} already spent." if done.shortfall else "."), "ok")
     return _back_to_user(purchase.user_id)
@@ -137,13 +140,26 @@ def job_list():
 def retry(job_id: str):
     """Charge a failed job again and queue it."""
     try:
-        job = jobs.retry_job(job_id, services().queue)
+        job = admin.retry_job(page_identity().user_id, job_id, services().queue)
     except CutoutError as exc:
         flash(exc.message, "error")
     else:
         flash(f"Job {job.id[:8]} is queued again.", "ok")
     return redirect(request.form.get("back") if request.form.get("back", "").startswith("/admin/")
                     else url_for("admin.job_list"))
+
+
+@bp.get("/audit")
+def audit_log():
+    """Every admin action, newest first, filtered by kind, admin or user."""
+    action = request.args.get("action") or None
+    if action is not None and action not in tuple(AdminActionKind):
+        raise BadRequest("Unknown action.")
+    admin_id, user_id = id_arg("admin_id"), id_arg("user_id")
+    filters = {name: value for name, value in (("admin_id", admin_id), ("user_id", user_id)) if value}
+    return render_template("admin/audit.html", page=admin.actions(page_arg(), action=action, **filters),
+                           action=action, admin_id=admin_id, user_id=user_id, filters=filters,
+                           kinds=list(AdminActionKind))
 
 
 @bp.get("/transactions")

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from flask import url_for
 
+from core.admin import ActionView
 from core.enums import JobStatus
 from core.payments import Purchase, Refund
 from core.views import Balance, JobView, LedgerEntry, Page, UserView
@@ -69,6 +70,12 @@ def entry_json(entry: LedgerEntry) -> dict:
         "note": entry.note,
         "created_at": _time(entry.created_at),
     }
+
+
+def action_json(action: ActionView) -> dict:
+    return {"id": action.id, "admin_id": action.admin_id, "admin": action.admin_name, "action": action.action,
+            "user_id": action.user_id, "user": action.user_name, "subject": action.subject, "reason": action.reason,
+            "detail": action.detail, "created_at": _time(action.created_at)}
 
 
 def refund_json(refund: Refund) -> dict:

@@ -159,6 +159,11 @@ def promote_to_admin(user_id: int) -> UserView:
     return _update(user_id, is_admin=True)
 
 
+def demote_admin(user_id: int) -> UserView:
+    """Take the admin role away (core.admin.demote keeps the last admin)."""
+    return _update(user_id, is_admin=False)
+
+
 def set_password(user_id: int, password: str) -> UserView:
     """Set a new password and revoke every token and API key issued before."""
     check_strength(password)

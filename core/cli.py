@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from core import accounts, audit, demo, migrations, retention
+from core import accounts, admin, audit, demo, migrations, retention
 from core.bootstrap import CHECK, SKIP, start
 from core.errors import CutoutError
 from core.health import is_fresh
@@ -17,9 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m core", description="Cutout administration.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("migrate", help="apply pending schema migrations (safe to run twice)")
-    admin = commands.add_parser("create-admin", help="create an admin (ADMIN_PASSWORD or a prompt)")
-    admin.add_argument("--email", required=True)
-    admin.add_argument("--promote-existing", action="store_true",
+    create = commands.add_parser("create-admin", help="create an admin (ADMIN_PASSWORD or a prompt)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--promote-existing", action="store_true",
                        help="make an existing account an admin, with a new password; its sign-ins end")
     commands.add_parser("ensure-admin", help="on a database without an admin, create the first one "
                                              "(ADMIN_EMAIL, ADMIN_PASSWORD or a one-time password)")
@@ -54,9 +54,9 @@ def _create_admin(args, settings) -> int:
         print(f"{email} is already an admin")
         return 0
     password = settings.admin_password or getpass.getpass(f"New password for {email}: ")
-    admin, created = accounts.create_admin(email, password, promote_existing=args.promote_existing)
-    print(f"created admin {admin.email}" if created
-          else f"{admin.email} is now an admin with the new password; its earlier sign-ins are revoked")
+    made, created = admin.create_admin(email, password, promote_existing=args.promote_existing)
+    print(f"created admin {made.email}" if created
+          else f"{made.email} is now an admin with the new password; its earlier sign-ins are revoked")
     return 0
 
 
@@ -69,7 +69,7 @@ def announce_first_admin(settings) -> None:
     """On a database without an admin, make one (ADMIN_EMAIL/ADMIN_PASSWORD, or a one-time password
     printed here, to be changed at the first sign-in); `make run` and compose's migrate run it
     before the panel takes registrations."""
-    made = accounts.ensure_admin(settings.admin_email or None, settings.admin_password or None)
+    made = admin.ensure_first_admin(settings.admin_email or None, settings.admin_password or None)
     if made is None:
         return
     email = made.user.email

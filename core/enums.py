@@ -48,3 +48,16 @@ class Bucket(StrEnum):
 
     BONUS = "bonus"
     PAID = "paid"
+
+
+class AdminActionKind(StrEnum):
+    """What an admin did (the audit log)."""
+
+    CREATE_ADMIN = "create_admin"
+    PROMOTE = "promote"
+    DEMOTE = "demote"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+    ADJUST_CREDITS = "adjust_credits"
+    RETRY_JOB = "retry_job"
+    REFUND_PAYMENT = "refund_payment"

@@ -68,6 +68,12 @@ class AccountExists(CutoutError):
     code = "account_exists"
 
 
+class LastAdmin(CutoutError):
+    """The last admin cannot stop being one."""
+
+    code = "last_admin"
+
+
 class InvalidAmount(CutoutError):
     """The amount is not valid."""
 

@@ -136,6 +136,21 @@ class Transaction(BaseModel):
         return cls.select().where(cls.user == user_id).order_by(cls.id.desc())
 
 
+class AdminAction(BaseModel):
+    """One admin action: who (None: the command line), what, on whom or what, why. Never changed."""
+
+    admin = ForeignKeyField(User, null=True, backref="actions_taken", on_delete="RESTRICT")
+    action = CharField(max_length=32, index=True)  # core.enums.AdminActionKind
+    user = ForeignKeyField(User, null=True, backref="actions_received", on_delete="RESTRICT")
+    subject = CharField(max_length=255, null=True)  # a job id, a payment's charge id
+    reason = TextField(null=True)
+    detail = TextField(null=True)  # what changed, in words ("+10 bonus credits")
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "admin_actions"
+
+
 class IdempotencyKey(BaseModel):
     """An API client's Idempotency-Key and the job its first request made (kept a day)."""
 
@@ -161,4 +176,4 @@ class UsedLoginLink(BaseModel):
         table_name = "used_login_links"
 
 
-ALL_MODELS = [User, Job, Transaction, IdempotencyKey, UsedLoginLink]
+ALL_MODELS = [User, Job, Transaction, AdminAction, IdempotencyKey, UsedLoginLink]

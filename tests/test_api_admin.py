@@ -22,6 +22,8 @@ ADMIN_ROUTES = [
     ("get", "/api/v1/admin/jobs"),
     ("post", "/api/v1/admin/jobs/00000000-0000-0000-0000-000000000000/retry"),
     ("get", "/api/v1/admin/stats"),
+    ("post", "/api/v1/admin/users/{uid}/demote"),
+    ("get", "/api/v1/admin/audit"),
     ("get", "/api/v1/admin/payments/stx-1"),
     ("post", "/api/v1/admin/payments/stx-1/refund"),
 ]
