@@ -1,11 +1,20 @@
 """/healthz for load balancers and /metrics in Prometheus' text format (written by hand: a few
-gauges computed from the database per scrape need no client library)."""
+gauges need no client library).
+
+Both are operators' business. /metrics answers only to `Authorization: Bearer <METRICS_TOKEN>`
+(without a METRICS_TOKEN it is open in development only); /healthz tells the public only "ok" or
+"unavailable", and the state of each dependency to the same bearer. The metrics' aggregates are
+computed at most once per METRICS_CACHE_SECONDS in each process, however often anyone scrapes.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
+import threading
+import time
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from admin_panel.errors import error_response
 from admin_panel.extensions import queue_depth, services
@@ -17,6 +26,18 @@ logger = logging.getLogger(__name__)
 
 bp = Blueprint("ops", __name__)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+METRICS_CACHE_SECONDS = 30.0
+
+_cache_lock = threading.Lock()
+CACHE = "cutout_metrics"  # app.extensions[CACHE]: (when, exposition text) of the last computation
+
+
+def operator() -> bool:
+    """True when the request carries METRICS_TOKEN as its bearer token (compared in constant time)."""
+    expected = services().settings.metrics_token
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(),
+                                                                                 expected.encode())
 
 
 def _queue_state() -> str:
@@ -29,12 +50,15 @@ def _queue_state() -> str:
 
 @bp.get("/healthz")
 def healthz():
-    """200 when the database and the queue answer, else 503 with what is wrong: the queue may be
+    """200 {"status": "ok"} when the database and the queue answer, else 503 "unavailable". With
+    the metrics token, also what each one is: the database "ok" or "unreachable", the queue "ok",
     "unreachable" or "blocked" (a memory or disk alarm: it refuses new messages)."""
     checks = {"database": "ok" if is_reachable() else "unreachable", "queue": _queue_state()}
+    detail = checks if operator() else {}
     if all(v == "ok" for v in checks.values()):
-        return jsonify({"status": "ok", **checks})
-    return error_response("unavailable", "A dependency is unreachable.", 503, **checks)
+        return jsonify({"status": "ok", **detail})
+    body = {"error": "unavailable", "message": "The service is unavailable.", "status": "unavailable", **detail}
+    return jsonify(body), 503
 
 
 def _label(value: str) -> str:
@@ -71,7 +95,24 @@ def render_metrics() -> str:
     return "\n".join(lines) + "\n"
 
 
+def cached_metrics() -> str:
+    """render_metrics(), computed again only once it is METRICS_CACHE_SECONDS old."""
+    with _cache_lock:
+        found = current_app.extensions.get(CACHE)
+        if found is None or time.monotonic() - found[0] >= METRICS_CACHE_SECONDS:
+            found = current_app.extensions[CACHE] = (time.monotonic(), render_metrics())
+    return found[1]
+
+
 @bp.get("/metrics")
 def metrics():
-    """Prometheus metrics."""
-    return Response(render_metrics(), mimetype=None, content_type=CONTENT_TYPE)
+    """Prometheus metrics, for the bearer of METRICS_TOKEN only (open in development without one)."""
+    settings = services().settings
+    if not operator() and (settings.metrics_token or settings.app_env != "development"):
+        if not settings.metrics_token:
+            return error_response("forbidden", "Metrics are off: set METRICS_TOKEN and scrape with it as a "
+                                  "bearer token.", 403)
+        response = error_response("unauthorized", "Send Authorization: Bearer <METRICS_TOKEN>.", 401)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return Response(cached_metrics(), mimetype=None, content_type=CONTENT_TYPE)

@@ -126,8 +126,11 @@ SCHEMAS = {
         "user_id": _nullable("integer"), "user": _nullable("string"), "subject": _nullable("string"),
         "reason": _nullable("string"), "detail": _nullable("string"),
         "created_at": {"type": "string", "format": "date-time"}}},
-    "Health": {"type": "object", "required": ["database", "queue"], "properties": {
-        "status": {"type": "string"}, "database": {"type": "string"}, "queue": {"type": "string"}}},
+    "Health": {"type": "object", "required": ["status"], "properties": {
+        "status": {"type": "string", "enum": ["ok", "unavailable"]},
+        "database": {"type": "string", "enum": ["ok", "unreachable"], "description": "With the metrics token"},
+        "queue": {"type": "string", "enum": ["ok", "blocked", "unreachable"], "description": "With the metrics token"},
+        "error": {"type": "string"}, "message": {"type": "string"}}},
 }
 
 
@@ -225,10 +228,12 @@ PATHS = {
     "/api/v1/admin/stats": {"get": _admin("Dashboard numbers", {"200": _json("Stats", _ref("Stats"))})},
     "/api/v1/openapi.json": {"get": _op("This document", {"200": _json("OpenAPI 3", {"type": "object"})},
                                         auth=False, tag="meta")},
-    "/healthz": {"get": _op("Database and queue reachable", {"200": _json("Healthy", _ref("Health"))}, 503,
+    "/healthz": {"get": _op("Database and queue reachable (each one's state for the metrics token)",
+                            {"200": _json("Healthy", _ref("Health")), "503": _json("Unavailable", _ref("Health"))},
                             auth=False, tag="meta")},
-    "/metrics": {"get": _op("Prometheus metrics", {"200": {"description": "Text exposition format", "content": {
-        "text/plain": {"schema": {"type": "string"}}}}}, auth=False, tag="meta")},
+    "/metrics": {"get": _op("Prometheus metrics, for Authorization: Bearer <METRICS_TOKEN>",
+                            {"200": {"description": "Text exposition format", "content": {
+                                "text/plain": {"schema": {"type": "string"}}}}}, 401, 403, auth=False, tag="meta")},
 }
 
 

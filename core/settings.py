@@ -65,6 +65,7 @@ class Settings:
     api_token_ttl_days: int = 365
     admin_email: str = ""
     admin_password: str = ""
+    metrics_token: str = ""
     log_level: str = "INFO"
     log_format: str = "text"
 
@@ -136,6 +137,8 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("AMQP_URL must start with amqp:// or amqps://")
     if settings.app_env == "production" and len(settings.jwt_secret) < 32:
         raise SettingsError("JWT_SECRET must be set to at least 32 characters in production")
+    if settings.metrics_token and len(settings.metrics_token) < 16:
+        raise SettingsError("METRICS_TOKEN must be at least 16 characters (or empty: no metrics outside development)")
     parse_packages(settings.credit_packages)
 
 

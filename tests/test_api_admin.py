@@ -1,4 +1,4 @@
-"""REST API for admins, /healthz, /metrics and the OpenAPI document."""
+"""REST API for admins and the OpenAPI document."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from admin_panel.openapi import document
 from core import accounts, billing, jobs
-from core.db import db
 from core.models import Transaction
 from tests.test_api import assert_error
 
@@ -195,48 +194,6 @@ def test_stats(panel, admin):
     assert body["failure_rate"] == 0.0
     assert body["queue_depth"] == 1
     assert body["jobs_per_day"][-1]["count"] == 1
-
-
-# --- health and metrics ---
-
-def test_healthz_ok(panel):
-    response = panel.client.get("/healthz")
-    assert response.status_code == 200
-    assert response.get_json() == {"status": "ok", "database": "ok", "queue": "ok"}
-
-
-def test_healthz_503_when_the_queue_is_down(panel, monkeypatch):
-    monkeypatch.setattr(panel.queue, "state", lambda: "unreachable")
-    body = assert_error(panel.client.get("/healthz"), 503, "unavailable")
-    assert (body["database"], body["queue"]) == ("ok", "unreachable")
-
-
-def test_healthz_503_when_the_database_is_down(panel, monkeypatch):
-    def broken(*args, **kwargs):
-        raise db.obj.OperationalError("connection refused")
-
-    monkeypatch.setattr(db.obj, "execute_sql", broken)
-    body = assert_error(panel.client.get("/healthz"), 503, "unavailable")
-    assert (body["database"], body["queue"]) == ("unreachable", "ok")
-
-
-def test_metrics_in_prometheus_text_format(panel):
-    user = panel.user()
-    billing.top_up(user.id, 10, payment_id="p-2")
-    panel.finish(panel.job(user).id)
-    panel.job(user)
-    response = panel.client.get("/metrics")
-    assert response.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
-    text = response.get_data(as_text=True)
-    assert 'cutout_jobs{status="done"} 1' in text
-    assert 'cutout_jobs{status="queued"} 1' in text
-    assert 'cutout_job_processing_seconds_bucket{le="+Inf"} 1' in text
-    assert "cutout_job_processing_seconds_count 1" in text
-    assert f'cutout_queue_depth{{queue="{panel.settings.input_queue}"}} 2' in text
-    assert "cutout_credits_sold_total 10" in text
-    sample = re.compile(r'^[a-z_]+(\{[a-z]+="[^"]*"\})? -?[0-9.e+-]+$')
-    for line in text.splitlines():
-        assert line.startswith("# HELP ") or line.startswith("# TYPE ") or sample.match(line), line
 
 
 # --- OpenAPI ---

@@ -27,6 +27,8 @@ from tests.support.waiting import wait_for
 from worker.sweeper import sweep_once
 
 pytestmark = pytest.mark.slow
+OPERATOR_TOKEN = "metrics-token-for-tests-0123"
+OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}  # /healthz names the queue's state to operators
 
 
 def rabbitmqctl(*args: str) -> str:
@@ -54,7 +56,7 @@ def memory_alarm():
 
 @pytest.fixture
 def broker_settings(pg_settings, amqp_names):
-    return replace(pg_settings, max_jobs_in_flight=10, **amqp_names)
+    return replace(pg_settings, max_jobs_in_flight=10, metrics_token=OPERATOR_TOKEN, **amqp_names)
 
 
 def timed(call):
@@ -75,7 +77,7 @@ def test_an_alarm_leaves_the_api_and_healthz_quick_and_the_job_safe(broker_setti
         job = jobs.get_job(response.get_json()["id"])
         assert job.status == "queued" and job.published_at is None  # committed, not yet with the broker
         assert billing.balance(user.id).total == 1
-        health, took = timed(lambda: panel.client.get("/healthz"))
+        health, took = timed(lambda: panel.client.get("/healthz", headers=OPERATOR))
         assert (health.status_code, health.get_json()["queue"]) == (503, "blocked") and took < 1, took
 
         answers: list[float] = []
@@ -107,14 +109,15 @@ def test_an_alarm_leaves_the_api_and_healthz_quick_and_the_job_safe(broker_setti
 
 
 def test_an_unreachable_broker_leaves_the_api_and_healthz_quick(pg_settings):
-    settings = replace(pg_settings, amqp_url=f"amqp://guest:guest@127.0.0.1:{closed_port()}/%2F")
+    settings = replace(pg_settings, amqp_url=f"amqp://guest:guest@127.0.0.1:{closed_port()}/%2F",
+                       metrics_token=OPERATOR_TOKEN)
     panel = Panel.build(settings)
     queue = open_queue(settings)
     panel.app.extensions["cutout"] = replace(panel.app.extensions["cutout"], queue=queue)
     user = panel.user(credits=3)
     response, took = timed(lambda: panel.submit(user))
     assert response.status_code == 202 and took < 2
-    health, took = timed(lambda: panel.client.get("/healthz"))
+    health, took = timed(lambda: panel.client.get("/healthz", headers=OPERATOR))
     assert (health.status_code, health.get_json()["queue"]) == (503, "unreachable") and took < 1
 
 
