@@ -12,11 +12,11 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from admin_panel import api, api_admin, auth, csrf, health, openapi, pages, web
 from admin_panel.errors import register_error_handlers
 from admin_panel.extensions import PanelRuntime
-from admin_panel.limiter import LoginLimiter
 from core import tokens
 from core.bootstrap import start
 from core.db import enter_scope, exit_scope
 from core.queue import JobQueue, open_queue
+from core.ratelimit import Limiter
 from core.settings import Settings
 from core.storage import Storage
 
@@ -34,7 +34,7 @@ SECURITY_HEADERS = {
 
 
 def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None,
-               storage: Storage | None = None, limiter: LoginLimiter | None = None,
+               storage: Storage | None = None, limiter: Limiter | None = None,
                keep_connections: bool = False, waiting_requests: int = 2) -> Flask:
     """Build the app. Without settings it starts the process (core.bootstrap: settings, logging,
     the database, and a refusal while migrations are pending); with settings the caller has.
@@ -65,7 +65,7 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
     )
     app.extensions["cutout"] = PanelRuntime(settings=settings, queue=queue or open_queue(settings),
                                             storage=storage or Storage(settings.storage_dir),
-                                            limiter=limiter or LoginLimiter(),
+                                            limiter=limiter or Limiter(),
                                             waiters=threading.BoundedSemaphore(max(1, waiting_requests)))
     register_error_handlers(app)
     for blueprint in (auth.bp, api.bp, api_admin.bp, openapi.bp, health.bp, pages.bp, web.bp):

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from flask import Blueprint, Response, jsonify, request
 from werkzeug.exceptions import BadRequest
 
+from admin_panel import limiter as limits
 from admin_panel.auth import change_password_checked, identity, sign_in, token_required
 from admin_panel.extensions import services
 from admin_panel.schemas import entry_json, job_json, page_json, user_json
@@ -78,8 +79,15 @@ def _user_id() -> int:
 def register():
     """Create an account with email and password."""
     body = json_body()
-    user = accounts.register_email_user(string_field(body, "email"), string_field(body, "password"),
-                                        signup_bonus=services().settings.signup_bonus_credits)
+    email, password = string_field(body, "email"), string_field(body, "password")
+    limiter, settings = services().limiter, services().settings
+    limits.check_registration(limiter)
+    bonus = settings.signup_bonus_credits
+    if bonus and not limits.bonus_allowed(limiter, settings.signup_bonus_per_address_per_day):
+        logger.info("no signup bonus for %s: this address had its %d today", accounts.normalize_email(email),
+                    settings.signup_bonus_per_address_per_day)
+        bonus = 0
+    user = accounts.register_email_user(email, password, signup_bonus=bonus)
     return jsonify(user_json(user)), 201
 
 
@@ -131,6 +139,7 @@ def transactions():
 @token_required
 def create_job():
     """Upload an image; it is charged and queued (202), or refused without charge."""
+    limits.check_submission(services().limiter, _user_id())
     upload = request.files.get("image")
     if upload is None:
         raise BadRequest("Send the image as the multipart field 'image'.")

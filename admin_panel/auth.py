@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 
 from admin_panel import csrf
+from admin_panel import limiter as limits
 from admin_panel.errors import error_response, status_for
 from admin_panel.extensions import services
-from admin_panel.limiter import TooManyAttempts, login_keys
 from core import accounts, tokens
 from core.errors import CutoutError, InvalidCredentials, InvalidToken, WeakPassword, WrongPassword
 from core.tokens import TokenClaims
@@ -131,19 +131,15 @@ admin_required = _admins_only(
 
 
 def sign_in(email: str, password: str) -> UserView:
-    """Check email and password, slowing down repeated failures per email and per address."""
+    """Check email and password, within the sign-in limits (admin_panel.limiter)."""
     limiter = services().limiter
-    keys = login_keys(email, request.remote_addr)
-    wait = limiter.retry_after(keys)
-    if wait > 0:
-        raise TooManyAttempts(f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.",
-                              retry_after=int(wait) + 1)
+    limits.before_sign_in(limiter, email)
     try:
         user = accounts.authenticate(email, password)
     except InvalidCredentials:
-        limiter.failure(keys)
+        limits.sign_in_failed(limiter, email)
         raise
-    limiter.success(keys[:1])  # the address keeps its count: one host may be trying many emails
+    limits.sign_in_succeeded(limiter, email)
     return user
 
 
@@ -226,17 +222,13 @@ def change_password_checked(user_id: int, current: str, new: str) -> UserView:
     """accounts.change_password, with wrong current passwords slowed down like failed sign-ins
     (a stolen session must not become a way to guess the password)."""
     limiter = services().limiter
-    keys = [f"user:{user_id}"]
-    wait = limiter.retry_after(keys)
-    if wait > 0:
-        raise TooManyAttempts(f"Too many wrong passwords; try again in {int(wait) + 1} seconds.",
-                              retry_after=int(wait) + 1)
+    limits.before_password_check(limiter, user_id)
     try:
         user = accounts.change_password(user_id, current, new)
     except WrongPassword:
-        limiter.failure(keys)
+        limits.password_check_failed(limiter, user_id)
         raise
-    limiter.success(keys)
+    limits.password_check_passed(limiter, user_id)
     logger.info("user %s changed their password", user_id)
     return user
 

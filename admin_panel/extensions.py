@@ -1,4 +1,4 @@
-"""What the app's views share: settings, the queue, storage and the login limiter."""
+"""What the app's views share: settings, the queue, storage and the limits."""
 
 from __future__ import annotations
 
@@ -8,18 +8,19 @@ from dataclasses import dataclass, field
 
 from flask import current_app
 
-from admin_panel.limiter import LoginLimiter
 from core.bootstrap import Runtime
+from core.ratelimit import Limiter
 
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PanelRuntime(Runtime):
-    """The process's runtime plus what only the panel keeps: the sign-in limiter, and the slots of
-    requests that may hold their server thread while they wait for a job (`?wait=`)."""
+    """The process's runtime plus what only the panel keeps: the limits' counters (in the database,
+    shared by every process; the object only holds the clock), and the slots of requests that may
+    hold their server thread while they wait for a job (`?wait=`)."""
 
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    limiter: Limiter = field(default_factory=Limiter)
     waiters: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(2))
 
 

@@ -1,24 +1,37 @@
-"""Slows down repeated failed sign-ins, per email and per client address.
+"""The panel's limits, per client address and per account, counted in the database
+(core.ratelimit) so that every gunicorn worker and every panel replica shares them.
 
-In-process: each server process keeps its own counts (with N gunicorn workers an attacker gets
-at most N times the allowance). Enough for one host; a shared store would be needed beyond that.
+- Registration: REGISTER_PER_MINUTE and REGISTER_PER_DAY per address; the signup bonus goes to
+  at most SIGNUP_BONUS_PER_ADDRESS_PER_DAY of them (later ones register without it).
+- Sign-in: SIGN_IN_PER_MINUTE per address. Failures slow down the pair (email, address) and the
+  address (one host trying many emails); the email alone only has a far higher ceiling, so that
+  somebody failing elsewhere cannot keep the owner out.
+- A password change: failures slow down the account (a stolen session guessing the password).
+- Job submissions: JOBS_PER_MINUTE per account and per address (MAX_JOBS_IN_FLIGHT holds too).
+Every refusal is 429 with Retry-After.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterable
+import ipaddress
+
+from flask import request
 
 from core.errors import CutoutError
+from core.ratelimit import Limiter, Rule
 
-FREE_FAILURES = 5  # failures allowed before any wait
-WINDOW_SECONDS = 15 * 60  # failures older than this are forgotten
-MAX_WAIT_SECONDS = 5 * 60
+REGISTER_PER_MINUTE = Rule("register", 5, 60)
+REGISTER_PER_DAY = Rule("register-day", 20, 86400)
+SIGN_IN_PER_MINUTE = Rule("sign-in", 20, 60)
+JOBS_PER_MINUTE = Rule("jobs", 60, 60)
+JOBS_PER_ADDRESS_PER_MINUTE = Rule("jobs-address", 120, 60)
+EMAIL_FAILURE_CEILING = 100  # failed sign-ins of one email from everywhere, per 15 minutes
+
+__all__ = ["Limiter", "TooManyAttempts", "client_address"]
 
 
 class TooManyAttempts(CutoutError):
-    """Too many failed sign-ins; wait a little."""
+    """Too many requests; wait a little."""
 
     code = "too_many_attempts"
 
@@ -27,58 +40,78 @@ class TooManyAttempts(CutoutError):
         self.retry_after = retry_after
 
 
-class LoginLimiter:
-    """After FREE_FAILURES failures a key must wait 2, 4, 8, ... seconds (capped) between tries."""
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic, max_keys: int = 100_000):
-        self._clock = clock
-        self._max_keys = max_keys
-        self._lock = threading.Lock()
-        self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, time of the last failure)
-
-    def _current(self, key: str, now: float) -> tuple[int, float]:
-        count, last = self._failures.get(key, (0, 0.0))
-        if count and now - last > WINDOW_SECONDS:
-            self._failures.pop(key, None)
-            return 0, 0.0
-        return count, last
-
-    def retry_after(self, keys: Iterable[str]) -> float:
-        """Seconds until any of these keys may try again; 0 when they may try now."""
-        now = self._clock()
-        wait = 0.0
-        with self._lock:
-            for key in keys:
-                count, last = self._current(key, now)
-                if count >= FREE_FAILURES:
-                    delay = min(2.0 ** (count - FREE_FAILURES + 1), MAX_WAIT_SECONDS)
-                    wait = max(wait, last + delay - now)
-        return max(wait, 0.0)
-
-    def failure(self, keys: Iterable[str]) -> None:
-        """Count a failed attempt against each key."""
-        now = self._clock()
-        with self._lock:
-            if len(self._failures) >= self._max_keys:
-                self._forget_old(now)
-            for key in keys:
-                count, _ = self._current(key, now)
-                self._failures[key] = (count + 1, now)
-
-    def success(self, keys: Iterable[str]) -> None:
-        """Forget the failures of these keys."""
-        with self._lock:
-            for key in keys:
-                self._failures.pop(key, None)
-
-    def _forget_old(self, now: float) -> None:
-        for key in [k for k, (_, last) in self._failures.items() if now - last > WINDOW_SECONDS]:
-            del self._failures[key]
-        if len(self._failures) >= self._max_keys:  # still full: drop the oldest half
-            for key in sorted(self._failures, key=lambda k: self._failures[k][1])[: self._max_keys // 2]:
-                del self._failures[key]
+def client_address() -> str:
+    """The client's address as the limits count it: IPv4 as is, IPv6 by its /64 (one host's network)."""
+    raw = request.remote_addr or "?"
+    try:
+        address = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw[:64]
+    if address.version == 4:
+        return str(address)
+    if address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{address}/64", strict=False))
 
 
-def login_keys(email: str, address: str | None) -> list[str]:
-    """The limiter keys of one attempt: the (normalised) email and the client's address."""
-    return [f"email:{(email or '').strip().lower()[:254]}", f"addr:{address or '?'}"]
+def _refuse(wait: float, what: str) -> None:
+    if wait > 0:
+        seconds = int(wait) + (wait % 1 > 0)
+        raise TooManyAttempts(f"Too many {what}; try again in {seconds} seconds.", retry_after=seconds)
+
+
+def check(limiter: Limiter, what: str, *hits: tuple[Rule, str]) -> None:
+    """Count each (rule, subject) hit; TooManyAttempts if any is over its limit."""
+    _refuse(max(limiter.hit(rule, subject) for rule, subject in hits), what)
+
+
+def check_registration(limiter: Limiter) -> None:
+    address = client_address()
+    check(limiter, "registrations from this address", (REGISTER_PER_MINUTE, address), (REGISTER_PER_DAY, address))
+
+
+def bonus_allowed(limiter: Limiter, per_day: int) -> bool:
+    """True while this address has had fewer than `per_day` signup bonuses today (counts this one)."""
+    return per_day > 0 and limiter.hit(Rule("signup-bonus", per_day, 86400), client_address()) == 0
+
+
+def check_submission(limiter: Limiter, user_id: int) -> None:
+    check(limiter, "photos at once", (JOBS_PER_MINUTE, f"user:{user_id}"),
+          (JOBS_PER_ADDRESS_PER_MINUTE, client_address()))
+
+
+def _failure_keys(email: str) -> tuple[str, str, str]:
+    """(pair, address, email) failure keys of a sign-in from this client."""
+    email = (email or "").strip().lower()[:254]
+    address = client_address()
+    return f"fail-pair:{email}|{address}", f"fail-address:{address}", f"fail-email:{email}"
+
+
+def before_sign_in(limiter: Limiter, email: str) -> None:
+    """Refuse a sign-in that comes too often, or too soon after failures of this client."""
+    pair, address, by_email = _failure_keys(email)
+    check(limiter, "sign-in attempts from this address", (SIGN_IN_PER_MINUTE, client_address()))
+    _refuse(max(limiter.failure_wait([pair, address]), limiter.over_ceiling(by_email, EMAIL_FAILURE_CEILING)),
+            "failed sign-ins")
+
+
+def before_password_check(limiter: Limiter, user_id: int) -> None:
+    _refuse(limiter.failure_wait([f"fail-user:{user_id}"]), "wrong passwords")
+
+
+def password_check_failed(limiter: Limiter, user_id: int) -> None:
+    limiter.fail([f"fail-user:{user_id}"])
+
+
+def password_check_passed(limiter: Limiter, user_id: int) -> None:
+    limiter.forget([f"fail-user:{user_id}"])
+
+
+def sign_in_failed(limiter: Limiter, email: str) -> None:
+    limiter.fail(_failure_keys(email))
+
+
+def sign_in_succeeded(limiter: Limiter, email: str) -> None:
+    """Forget this client's failures for the email; the address keeps its count (one host may be
+    trying many emails) and so does the email's ceiling."""
+    limiter.forget(_failure_keys(email)[:1])

@@ -166,8 +166,9 @@ def _user_action(summary: str, *errors: int) -> dict:
 
 
 PATHS = {
-    "/api/v1/auth/register": {"post": _op("Create an account", {"201": _json("Created", _ref("User"))}, 400,
-                                          auth=False, body=CREDENTIALS)},
+    "/api/v1/auth/register": {"post": _op(
+        "Create an account (the signup bonus for at most SIGNUP_BONUS_PER_ADDRESS_PER_DAY per address and day)",
+        {"201": _json("Created", _ref("User"))}, 400, 429, auth=False, body=CREDENTIALS)},
     "/api/v1/auth/token": {"post": _op("Get a sign-in token", {"200": _json("A token", _ref("Token"))},
                                        400, 401, 403, 429, auth=False, body=CREDENTIALS)},
     "/api/v1/auth/apikey": {"post": _op("Get a personal API key (revokes older keys and tokens)",

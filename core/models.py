@@ -11,6 +11,7 @@ from peewee import (
     CharField,
     Check,
     DateTimeField,
+    DoubleField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -151,6 +152,18 @@ class AdminAction(BaseModel):
         table_name = "admin_actions"
 
 
+class RateLimit(BaseModel):
+    """One counter of a rate limit or a sign-in slow-down (core.ratelimit)."""
+
+    key = CharField(primary_key=True, max_length=255)
+    started = DoubleField()  # seconds since the epoch: the window's start, or the first failure
+    last = DoubleField(index=True)  # the latest hit
+    hits = IntegerField()
+
+    class Meta:
+        table_name = "rate_limits"
+
+
 class IdempotencyKey(BaseModel):
     """An API client's Idempotency-Key and the job its first request made (kept a day)."""
 
@@ -176,4 +189,4 @@ class UsedLoginLink(BaseModel):
         table_name = "used_login_links"
 
 
-ALL_MODELS = [User, Job, Transaction, AdminAction, IdempotencyKey, UsedLoginLink]
+ALL_MODELS = [User, Job, Transaction, AdminAction, IdempotencyKey, UsedLoginLink, RateLimit]

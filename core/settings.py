@@ -24,6 +24,7 @@ class Settings:
     db_pool_size: int = 10
     price_per_image: int = 1
     signup_bonus_credits: int = 3
+    signup_bonus_per_address_per_day: int = 3
     storage_dir: str = "var/storage"
     amqp_url: str = ""
     input_queue: str = "input_queue"
@@ -80,6 +81,7 @@ _CHOICES = {
 _MINIMUM = {
     "price_per_image": 1,
     "signup_bonus_credits": 0,
+    "signup_bonus_per_address_per_day": 0,
     "db_pool_size": 1,
     "worker_threads": 1,
     "max_attempts": 1,

@@ -9,9 +9,7 @@ from datetime import timedelta
 import jwt
 import pytest
 
-from admin_panel.limiter import FREE_FAILURES, LoginLimiter
 from core import accounts, billing, tokens
-from tests.support.panel import Panel
 
 PASSWORD = "s3cret-pass"
 
@@ -91,60 +89,6 @@ def test_token_for_a_blocked_user_is_403(panel, member):
     accounts.block_user(member.id)
     response = panel.client.post("/api/v1/auth/token", json={"email": "member@example.com", "password": PASSWORD})
     assert_error(response, 403, "user_blocked")
-
-
-class FakeClock:
-    def __init__(self):
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def limited(sqlite_settings, clock):
-    return Panel.build(sqlite_settings, limiter=LoginLimiter(clock=clock))
-
-
-def _login(panel, email, password, address="10.0.0.1"):
-    return panel.client.post("/api/v1/auth/token", json={"email": email, "password": password},
-                             environ_base={"REMOTE_ADDR": address})
-
-
-def test_repeated_failures_for_one_email_are_slowed_down(limited, clock):
-    accounts.register_email_user("member@example.com", PASSWORD)
-    for i in range(FREE_FAILURES):
-        assert _login(limited, "member@example.com", "wrong-pass-1", f"10.0.0.{i}").status_code == 401
-    # Even the right password waits now, from any address.
-    response = _login(limited, "member@example.com", PASSWORD, "10.9.9.9")
-    assert_error(response, 429, "too_many_attempts")
-    assert int(response.headers["Retry-After"]) >= 1
-    clock.now += 3
-    assert _login(limited, "member@example.com", PASSWORD, "10.9.9.9").status_code == 200
-
-
-def test_repeated_failures_from_one_address_are_slowed_down(limited, clock):
-    for i in range(FREE_FAILURES):
-        assert _login(limited, f"user{i}@example.com", "wrong-pass-1").status_code == 401
-    assert_error(_login(limited, "other@example.com", "wrong-pass-1"), 429, "too_many_attempts")
-    assert _login(limited, "other@example.com", "wrong-pass-1", "10.0.0.2").status_code == 401
-
-
-def test_the_wait_grows_with_each_failure(clock):
-    limiter = LoginLimiter(clock=clock)
-    waits = []
-    for _ in range(FREE_FAILURES + 3):
-        limiter.failure(["k"])
-        waits.append(limiter.retry_after(["k"]))
-    assert waits[:FREE_FAILURES - 1] == [0] * (FREE_FAILURES - 1)
-    assert waits[FREE_FAILURES - 1:] == [2, 4, 8, 16]
-    clock.now += 16 * 60
-    assert limiter.retry_after(["k"]) == 0
 
 
 # --- profile and ledger ---

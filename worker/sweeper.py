@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from core import jobs, sweeps
+from core import jobs, ratelimit, sweeps
 from core.errors import QueueUnavailable
 from core.queue import JobQueue
 from core.settings import Settings
@@ -22,6 +22,7 @@ def sweep_once(settings: Settings, queue: JobQueue) -> int:
             continue
         logger.warning("job was stuck; publishing it again", extra={"job_id": job_id})
         published += jobs.try_publish(queue, job_id)
+    ratelimit.forget_old()  # counters of the panel's limits nobody has hit for two days
     return published + _republish_results(settings, queue)
 
 

@@ -10,9 +10,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from admin_panel import create_app
-from admin_panel.limiter import LoginLimiter
 from core import accounts, jobs, tokens
 from core.queue import MemoryQueue
+from core.ratelimit import Limiter
 from core.settings import Settings
 from core.storage import Storage, output_key
 from core.views import JobView, UserView
@@ -35,12 +35,12 @@ class Panel:
     client: FlaskClient
     queue: MemoryQueue
     storage: Storage
-    limiter: LoginLimiter = field(default_factory=LoginLimiter)
+    limiter: Limiter = field(default_factory=Limiter)
 
     @classmethod
     def build(cls, settings: Settings, **kwargs) -> Panel:
         queue, storage = MemoryQueue(settings), Storage(settings.storage_dir)
-        limiter = kwargs.pop("limiter", None) or LoginLimiter()
+        limiter = kwargs.pop("limiter", None) or Limiter()
         app = create_app(settings, queue=queue, storage=storage, limiter=limiter)
         app.config["TESTING"] = True
         return cls(settings, app, app.test_client(), queue, storage, limiter)
