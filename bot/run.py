@@ -31,6 +31,8 @@ def settings_problem(settings: Settings) -> str | None:
     """Why the bot cannot start with these settings (no token, a webhook without its secret), or None."""
     if not settings.telegram_bot_token:
         return "TELEGRAM_BOT_TOKEN is not set (get one from @BotFather)"
+    if settings.app_env != "development" and not settings.jwt_secret:
+        return "JWT_SECRET is not set: the bot signs the API keys of /apikey and the sign-in links of /web with it"
     if settings.telegram_webhook_url:
         return webhook_problem(settings)
     return None

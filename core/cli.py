@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from core import accounts, admin, audit, demo, migrations, retention
+from core import accounts, admin, audit, demo, migrations, retention, roles
 from core.bootstrap import CHECK, SKIP, start
 from core.errors import CutoutError
 from core.health import is_fresh
@@ -45,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 def _migrate(args, settings) -> int:  # start() skipped the schema check for this command
     applied = migrations.migrate()
     print(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "database is up to date")
+    if roles.ensure_app_role(settings.database_app_role, settings.database_app_password or None):
+        print(f"the application role {settings.database_app_role} may read and write rows, and nothing more")
     return 0
 
 

@@ -22,6 +22,8 @@ class Settings:
     app_env: str = "development"
     database_url: str = DEFAULT_SQLITE_URL
     db_pool_size: int = 10
+    database_app_role: str = ""
+    database_app_password: str = ""
     price_per_image: int = 1
     signup_bonus_credits: int = 3
     signup_bonus_per_address_per_day: int = 3
@@ -106,7 +108,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None
     values = {}
     for f in fields(Settings):
         raw = source.get(f.name.upper())
-        if raw is None or raw == "" and f.type != "str":
+        if raw is None or not raw.strip():  # empty means the default (compose passes ${VAR:-})
             continue
         values[f.name] = _convert(f.name, f.type, raw.strip())
     settings = Settings(**values)
@@ -137,8 +139,10 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("DATABASE_URL must start with sqlite:/// or postgresql://")
     if settings.amqp_url and not settings.amqp_url.startswith(("amqp://", "amqps://")):
         raise SettingsError("AMQP_URL must start with amqp:// or amqps://")
-    if settings.app_env == "production" and len(settings.jwt_secret) < 32:
-        raise SettingsError("JWT_SECRET must be set to at least 32 characters in production")
+    # Only the processes that sign tokens (the panel and the bot) need JWT_SECRET, and they refuse
+    # to start without it outside development (core.tokens.signing_secret); a weak one is refused here.
+    if settings.app_env == "production" and settings.jwt_secret and len(settings.jwt_secret) < 32:
+        raise SettingsError("JWT_SECRET must be at least 32 characters in production")
     if settings.metrics_token and len(settings.metrics_token) < 16:
         raise SettingsError("METRICS_TOKEN must be at least 16 characters (or empty: no metrics outside development)")
     parse_packages(settings.credit_packages)

@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from core import accounts, jobs, migrations
-from core.db import connect_database, db
+from core.db import connect_database, db, is_postgres
 from core.models import ALL_MODELS
 from core.queue import MemoryQueue
 from core.queue.rabbit import RabbitQueue
@@ -87,6 +87,16 @@ def make_settings_for_url(url: str) -> Settings:
 def _truncate(database) -> None:
     tables = ", ".join(model._meta.table_name for model in ALL_MODELS)
     database.execute_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+def reset_database() -> None:
+    """Empty every table of the bound database (PostgreSQL's ledger refuses DELETE: TRUNCATE it)."""
+    if is_postgres():
+        _truncate(db.obj)
+        return
+    with db.atomic():
+        for model in reversed(ALL_MODELS):
+            model.delete().execute()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

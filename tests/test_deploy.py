@@ -38,7 +38,7 @@ def env_example(**values: str) -> str:
 
 
 def dummy_secrets() -> dict[str, str]:
-    return {"POSTGRES_PASSWORD": "pg-dummy", "RABBITMQ_DEFAULT_PASS": "mq-dummy",
+    return {"POSTGRES_PASSWORD": "pg-dummy", "DATABASE_APP_PASSWORD": "app-dummy", "RABBITMQ_DEFAULT_PASS": "mq-dummy",
             "JWT_SECRET": "j" * 48, "TELEGRAM_BOT_TOKEN": "123456:dummy-token"}
 
 
@@ -86,12 +86,13 @@ def test_docker_compose_accepts_the_file_with_a_filled_in_env_example(tmp_path):
     assert result.returncode == 0, result.stderr
     worker = yaml.safe_load(result.stdout)["services"]["worker"]
     environment = worker["environment"]
-    assert environment["DATABASE_URL"] == "postgresql://cutout:pg-dummy@database:5432/cutout"
+    # The worker connects as the application role, not as the owner.
+    assert environment["DATABASE_URL"] == "postgresql://cutout_app:app-dummy@database:5432/cutout"
     assert environment["AMQP_URL"] == "amqp://cutout:mq-dummy@rabbitmq:5672/%2F"
     assert environment["APP_ENV"] == "production"
-    # Settings that only .env holds reach the container through env_file.
-    assert environment["PRICE_PER_IMAGE"] == "1"
-    assert environment["CREDIT_PACKAGES"] == "10:50,50:200,200:600"
+    # A setting of .env reaches the services that read it.
+    assert environment["MAX_PIXELS"] == "40000000"
+    assert environment["STUCK_JOB_SECONDS"] == "600"
 
 
 @pytest.mark.parametrize("secret", REQUIRED_SECRETS)
@@ -164,3 +165,32 @@ def test_every_variable_the_file_reads_is_documented_in_env_example():
     assert read <= documented
     # And the docker-compose block holds nothing stale; compose itself reads COMPOSE_PROJECT_NAME.
     assert env_keys(text.split(COMPOSE_ONLY_MARKER, 1)[1]) - {"COMPOSE_PROJECT_NAME"} <= read
+
+
+# --- each service's own settings and secrets, as resolved ---
+
+# Settings that no compose service reads: the one-process `make run`'s own, or written literally.
+MAKE_RUN_ONLY = {"PANEL_HOST", "PANEL_PORT", "PANEL_WORKERS", "PANEL_PROXIES", "DATABASE_URL", "STORAGE_DIR",
+                 "MODEL_DIR", "APP_ENV"}
+
+
+def test_the_worker_holds_no_jwt_secret_and_no_bot_token(tmp_path):
+    services = resolved(tmp_path)
+    worker = services["worker"]
+    assert not {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN"} & set(worker["environment"])
+    dumped = yaml.safe_dump(worker)
+    for secret in ("j" * 48, "123456:dummy-token", "pg-dummy"):  # nor their values, anywhere
+        assert secret not in dumped
+    assert services["admin_panel"]["environment"]["JWT_SECRET"] == "j" * 48
+    assert services["bot"]["environment"]["JWT_SECRET"] == "j" * 48  # it signs /apikey keys and /web links
+
+
+def test_every_setting_reaches_a_service_that_reads_it(tmp_path):
+    from core.settings import Settings
+
+    services = resolved(tmp_path, PAYMENT_RECONCILE_SECONDS="300", METRICS_TOKEN="m" * 20)
+    passed = {key for service in services.values() for key in (service.get("environment") or {})}
+    every = {name.upper() for name in Settings.__dataclass_fields__}
+    assert every - MAKE_RUN_ONLY <= passed, sorted(every - MAKE_RUN_ONLY - passed)
+    assert services["bot"]["environment"]["PAYMENT_RECONCILE_SECONDS"] == "300"
+    assert services["admin_panel"]["environment"]["METRICS_TOKEN"] == "m" * 20

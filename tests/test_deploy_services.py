@@ -184,14 +184,34 @@ def test_named_volumes_keep_the_database_the_files_and_the_model(compose, servic
     assert "models:/app/models" in services["worker"]["volumes"]
 
 
-def test_app_services_take_their_settings_from_dotenv(services):
+# Who may hold what: a worker parses untrusted images, so it holds no key to anything else.
+NOT_FOR = {
+    "worker": {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN", "ADMIN_PASSWORD", "DATABASE_APP_PASSWORD",
+               "POSTGRES_PASSWORD", "TELEGRAM_WEBHOOK_SECRET"},
+    "purge": {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN", "ADMIN_PASSWORD", "DATABASE_APP_PASSWORD",
+              "AMQP_URL"},
+    "bot": {"METRICS_TOKEN", "ADMIN_PASSWORD", "DATABASE_APP_PASSWORD"},
+    "admin_panel": {"ADMIN_PASSWORD", "DATABASE_APP_PASSWORD", "TELEGRAM_WEBHOOK_SECRET"},
+    "migrate": {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN", "AMQP_URL"},
+}
+
+
+def test_no_service_gets_the_whole_dotenv_only_the_settings_it_reads(services):
     for name in APP_SERVICES:
-        assert services[name]["env_file"] in (".env", [".env"]), name
+        assert "env_file" not in services[name], name
         environment = services[name]["environment"]
         assert environment["STORAGE_DIR"] == "/app/var/storage" and environment["MODEL_DIR"] == "/app/models"
-    # The third-party images get only what they need, not the app's secrets.
+        assert not NOT_FOR[name] & set(environment), (name, NOT_FOR[name] & set(environment))
     for name in ("database", "rabbitmq", "web-proxy"):
         assert "env_file" not in services[name], name
+
+
+def test_only_migrate_connects_as_the_databases_owner(services):
+    for name in APP_SERVICES:
+        url = services[name]["environment"]["DATABASE_URL"]
+        owner = url.startswith("postgresql://${POSTGRES_USER")
+        assert owner is (name == "migrate"), (name, url)
+    assert services["migrate"]["environment"]["DATABASE_APP_ROLE"] == "${DATABASE_APP_ROLE:-cutout_app}"
 
 
 def test_no_secret_is_written_inline(compose):

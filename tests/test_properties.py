@@ -11,11 +11,10 @@ from PIL import Image
 
 from core import accounts, billing, jobs
 from core.audit import check_ledger
-from core.db import db
 from core.errors import InsufficientCredits, InvalidAmount, TooManyJobs
-from core.models import ALL_MODELS
 from core.queue import MemoryQueue
 from core.storage import Storage
+from tests.conftest import reset_database
 
 
 def png() -> bytes:
@@ -33,9 +32,7 @@ def test_random_operations_keep_the_ledger_consistent(settings):
     class Ledger(RuleBasedStateMachine):
         def __init__(self):
             super().__init__()
-            with db.atomic():
-                for model in reversed(ALL_MODELS):
-                    model.delete().execute()
+            reset_database()
             self.storage = Storage(base_settings.storage_dir)
             self.queue = MemoryQueue(base_settings)
             self.users = [accounts.register_telegram_user(n, signup_bonus=2)[0].id for n in (1, 2)]

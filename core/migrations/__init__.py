@@ -30,8 +30,10 @@ def available() -> list[str]:
 
 
 def pending() -> list[str]:
-    """Migrations not yet applied to the bound database."""
-    SchemaMigration.create_table(safe=True)
+    """Migrations not yet applied to the bound database (read only: the services' role may not
+    create tables, and only needs to know)."""
+    if not SchemaMigration.table_exists():
+        return available()
     done = {row.name for row in SchemaMigration.select()}
     return [name for name in available() if name not in done]
 
@@ -40,6 +42,7 @@ def migrate() -> list[str]:
     """Apply every pending migration, each in its own transaction; return their names."""
     database: Database = db.obj
     migrator = SqliteMigrator(database) if isinstance(database, SqliteDatabase) else PostgresqlMigrator(database)
+    SchemaMigration.create_table(safe=True)
     applied = []
     for name in pending():
         module = importlib.import_module(f"{__name__}.{name}")

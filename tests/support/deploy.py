@@ -14,4 +14,5 @@ APP_SERVICES = {"admin_panel", "bot", "migrate", "purge", "worker"}
 LONG_RUNNING = {"admin_panel", "bot", "database", "purge", "rabbitmq", "web-proxy", "worker"}
 ALL_SERVICES = LONG_RUNNING | {"migrate"}
 # Values compose must be given; .env.example leaves them empty.
-REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "RABBITMQ_DEFAULT_PASS", "JWT_SECRET", "TELEGRAM_BOT_TOKEN")
+REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "DATABASE_APP_PASSWORD", "RABBITMQ_DEFAULT_PASS", "JWT_SECRET",
+                    "TELEGRAM_BOT_TOKEN")
