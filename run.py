@@ -37,6 +37,15 @@ def start_panel(settings: Settings, queue, storage) -> tuple:
     return server, thread
 
 
+def stop_panel(server, thread: threading.Thread, timeout: float = 25.0) -> None:
+    """Let the requests in hand finish (a ?wait= takes up to 20 s), then close the server. Closing
+    first took the wake-up pipe from under a request that was finishing (waitress logged EBADF and
+    the client got no answer)."""
+    server.task_dispatcher.shutdown(timeout=timeout)
+    server.close()
+    thread.join(timeout=5)
+
+
 def start_workers(settings: Settings, queue, storage, stop: threading.Event) -> list[threading.Thread]:
     """Load the model once, then worker threads and the sweeper."""
     from worker.engine import load_engine
@@ -95,8 +104,8 @@ def main() -> int:
         wait_for_signal()
     logger.info("stopping: finishing the jobs in hand")
     stop.set()
-    server.close()
-    for thread in [*workers, panel]:
+    stop_panel(server, panel)
+    for thread in workers:
         thread.join(timeout=60)
     queue.close()
     logger.info("stopped")
