@@ -18,7 +18,7 @@ from core.db import enter_scope, exit_scope
 from core.queue import JobQueue, open_queue
 from core.ratelimit import Limiter
 from core.settings import Settings
-from core.storage import Storage
+from core.storage import Store, open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ SECURITY_HEADERS = {
 
 
 def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None,
-               storage: Storage | None = None, limiter: Limiter | None = None,
+               storage: Store | None = None, limiter: Limiter | None = None,
                keep_connections: bool = False, waiting_requests: int = 2) -> Flask:
     """Build the app. Without settings it starts the process (core.bootstrap: settings, logging,
     the database, and a refusal while migrations are pending); with settings the caller has.
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
         SESSION_COOKIE_SECURE=secure,
     )
     app.extensions["cutout"] = PanelRuntime(settings=settings, queue=queue or open_queue(settings),
-                                            storage=storage or Storage(settings.storage_dir),
+                                            storage=storage or open_storage(settings),
                                             limiter=limiter or Limiter(),
                                             waiters=threading.BoundedSemaphore(max(1, waiting_requests)))
     register_error_handlers(app)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, redirect, request
 from werkzeug.exceptions import BadRequest
 
 from admin_panel import limiter as limits
@@ -190,17 +189,18 @@ def get_job(job_id: str):
 @bp.get("/jobs/<job_id>/result")
 @token_required
 def job_result(job_id: str):
-    """The finished image with its content type; 409 until the job is done, 410 once purged."""
-    result = results.result_file(job_id, services().storage, _user_id())
+    """The finished image with its content type; 409 until the job is done, 410 once purged. With
+    STORAGE_PRESIGN, a 302 to a time-limited URL of the bucket instead of the bytes."""
+    svc, download = services(), bool(request.args.get("download"))
+    if svc.settings.storage_presign:
+        url = results.result_url(job_id, svc.storage, _user_id(), seconds=svc.settings.storage_presign_seconds,
+                                 download=download)
+        if url:
+            response = redirect(url, code=302)
+            response.headers["Cache-Control"] = "private, no-store"
+            return response
+    result = results.result_file(job_id, svc.storage, _user_id())
     response = Response(result.data, mimetype=result.content_type)
-    if request.args.get("download"):
-        response.headers["Content-Disposition"] = attachment(result.filename)
+    if download:
+        response.headers["Content-Disposition"] = results.attachment(result.filename)
     return response
-
-
-def attachment(filename: str) -> str:
-    """A Content-Disposition for a download; a name beyond ASCII goes in RFC 6266's filename*."""
-    if filename.isascii():
-        return f'attachment; filename="{filename}"'
-    fallback = filename.encode("ascii", "replace").decode().replace("?", "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"

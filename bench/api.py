@@ -33,7 +33,7 @@ from core import accounts, billing, jobs, migrations, tokens  # noqa: E402
 from core.db import connect_database, db  # noqa: E402
 from core.queue import MemoryQueue  # noqa: E402
 from core.settings import load_settings  # noqa: E402
-from core.storage import Storage  # noqa: E402
+from core.storage import open_storage  # noqa: E402
 from tests.support.images import encode, subject_image  # noqa: E402
 
 TARGET_RPS = 500.0
@@ -47,7 +47,7 @@ def prepare(environ: dict) -> tuple[str, str]:
     migrations.migrate()
     user, _ = accounts.register_telegram_user(424242, first_name="Bench", signup_bonus=0)
     billing.top_up(user.id, 1000, payment_id=f"bench-{uuid.uuid4().hex}")
-    storage, queue = Storage(settings.storage_dir), MemoryQueue(settings)
+    storage, queue = open_storage(settings), MemoryQueue(settings)
     image = encode(subject_image((64, 48)))
     job_ids = [jobs.submit_job(user.id, image, {}, settings=settings, storage=storage, queue=queue).id
                for _ in range(20)]

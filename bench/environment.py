@@ -60,13 +60,13 @@ class Environment:
         from core.db import connect_database
         from core.queue import open_queue
         from core.settings import load_settings
-        from core.storage import Storage
+        from core.storage import DirectoryStore
 
         create_database(self.admin_url, self.db_name)
         self.settings = load_settings(self.environ, env_file=None)
         connect_database(self.settings)
         migrations.migrate()
-        self.queue, self.storage = open_queue(self.settings), Storage(self.storage_dir)
+        self.queue, self.storage = open_queue(self.settings), DirectoryStore(self.storage_dir)
         self.user_id = accounts.register_telegram_user(770001, signup_bonus=100_000)[0].id
         # Jobs with a chat get result events, as the bot's do: waiting on them costs no CPU (polling would).
         listener = threading.Thread(

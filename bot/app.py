@@ -22,7 +22,7 @@ from core.bootstrap import Runtime
 from core.health import beat, heartbeat_path
 from core.queue import JobQueue, open_queue
 from core.settings import Settings
-from core.storage import Storage
+from core.storage import Store, open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def heartbeat_file(settings: Settings) -> Path:
     return heartbeat_path(settings.storage_dir, "bot")
 
 
-def build_application(settings: Settings, *, queue: JobQueue | None = None, storage: Storage | None = None,
+def build_application(settings: Settings, *, queue: JobQueue | None = None, storage: Store | None = None,
                       request: BaseRequest | None = None) -> Application:
     """The bot with every handler wired; nothing runs until it is initialized (tests inject `request`)."""
     builder = (
@@ -57,7 +57,7 @@ def build_application(settings: Settings, *, queue: JobQueue | None = None, stor
     application.bot_data[RUNTIME] = Runtime(
         settings=settings,
         queue=queue if queue is not None else open_queue(settings),
-        storage=storage if storage is not None else Storage(settings.storage_dir),
+        storage=storage if storage is not None else open_storage(settings),
     )
     for area in (commands, payments, settings_menu, photos):
         area.register(application)

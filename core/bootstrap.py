@@ -13,7 +13,7 @@ from core.errors import SettingsError
 from core.logs import configure_logging
 from core.queue import JobQueue, open_queue
 from core.settings import Settings, load_settings
-from core.storage import Storage
+from core.storage import Store, open_storage
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ class Runtime:
 
     settings: Settings
     queue: JobQueue
-    storage: Storage
+    storage: Store
 
 
 def load_or_exit() -> Settings:
@@ -59,4 +59,4 @@ def start(settings: Settings | None = None, *, schema: str = CHECK) -> Settings:
 
 def open_runtime(settings: Settings) -> Runtime:
     """The queue and storage of the settings (after start(); a forked server opens them per worker)."""
-    return Runtime(settings, open_queue(settings), Storage(settings.storage_dir))
+    return Runtime(settings, open_queue(settings), open_storage(settings))

@@ -1,16 +1,19 @@
-"""`python -m core`: migrate, create-admin, ensure-admin, seed-demo, check-ledger, purge."""
+"""`python -m core`: migrate, create-admin, ensure-admin, seed-demo, check-ledger, purge, storage-check,
+storage-migrate."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import sys
+import time
 
 from core import accounts, admin, audit, demo, migrations, retention, roles
-from core.bootstrap import CHECK, SKIP, start
+from core.bootstrap import CHECK, SKIP, load_or_exit, start
 from core.errors import CutoutError
 from core.health import is_fresh
-from core.storage import Storage
+from core.logs import configure_logging
+from core.storage import check_store, copy_store, open_storage, storage_location
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check-ledger", help="verify the ledger's invariants for every user")
     purge = commands.add_parser("purge", help="delete the files of old finished jobs")
     purge.add_argument("--older-than", default=None, help="an age such as 30d, 12h or 90m")
+    commands.add_parser("storage-check", help="write, read and delete one object in STORAGE_URL; say what is wrong")
+    copy = commands.add_parser("storage-migrate", help="copy job files from one store to another (resumable)")
+    copy.add_argument("--from", dest="source", help="a directory or s3://bucket/prefix (default: STORAGE_DIR)")
+    copy.add_argument("--to", dest="target", help="a directory or s3://bucket/prefix (default: STORAGE_URL)")
     health = commands.add_parser("healthcheck", help="exit 0 when a process's heartbeat file is fresh")
     health.add_argument("--heartbeat", required=True, help="the file the process touches")
     health.add_argument("--max-age", type=float, default=120, help="seconds")
@@ -34,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "healthcheck":  # needs neither settings nor the database
         return 0 if is_fresh(args.heartbeat, args.max_age) else 1
+    if args.command in STORE_COMMANDS:  # the files only, not the database
+        settings = load_or_exit()
+        configure_logging(settings)
+        return STORE_COMMANDS[args.command](args, settings)
     settings = start(schema=SKIP if args.command == "migrate" else CHECK)
     try:
         return COMMANDS[args.command](args, settings)
@@ -84,7 +95,7 @@ def announce_first_admin(settings) -> None:
 
 
 def _seed_demo(args, settings) -> int:
-    for user in demo.seed_demo(settings, Storage(settings.storage_dir)):
+    for user in demo.seed_demo(settings, open_storage(settings)):
         print(f"user {user.id} {user.display_name}: {user.balance.bonus} bonus + {user.balance.paid} paid credits")
     return 0
 
@@ -107,10 +118,44 @@ def _purge(args, settings) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    count = retention.purge_files(Storage(settings.storage_dir), age)
+    count = retention.purge_files(open_storage(settings), age)
     print(f"purged the files of {count} job(s)")
     return 0
 
+
+def _storage_check(args, settings) -> int:
+    try:
+        store = open_storage(settings)
+        started = time.monotonic()
+        size = check_store(store)
+    except Exception as exc:
+        where = storage_location(settings)
+        print(f"storage FAILED ({where}): {store.explain(exc) if 'store' in locals() else exc}")
+        return 1
+    print(f"storage OK: {store!r}: wrote, read and deleted {size} bytes in {time.monotonic() - started:.2f} s")
+    return 0
+
+
+def _storage_migrate(args, settings) -> int:
+    source_url, target_url = args.source or settings.storage_dir, args.target or settings.storage_url
+    if not target_url or source_url == target_url:
+        print("error: name a store to copy to that is not the source (--to, or STORAGE_URL)", file=sys.stderr)
+        return 2
+    try:
+        source, target = open_storage(settings, source_url), open_storage(settings, target_url)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def report(key, exc):
+        print(f"could not copy {key}: {target.explain(exc)}", file=sys.stderr)
+
+    copied, present, failed = copy_store(source, target, report)
+    print(f"{source!r} -> {target!r}: copied {copied}, already there {present}, failed {failed}")
+    return 1 if failed else 0
+
+
+STORE_COMMANDS = {"storage-check": _storage_check, "storage-migrate": _storage_migrate}
 
 COMMANDS = {
     "migrate": _migrate,

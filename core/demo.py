@@ -9,7 +9,7 @@ from PIL import Image, ImageDraw
 
 from core import accounts, billing, jobs
 from core.settings import Settings
-from core.storage import Storage, output_key
+from core.storage import Store, output_key
 from core.views import UserView
 
 DEMO_USERS = (
@@ -19,7 +19,7 @@ DEMO_USERS = (
 )
 
 
-def seed_demo(settings: Settings, storage: Storage) -> list[UserView]:
+def seed_demo(settings: Settings, storage: Store) -> list[UserView]:
     """Create the demo users (idempotent) and their history; return them in id order."""
     users = []
     for profile in DEMO_USERS:
@@ -30,7 +30,7 @@ def seed_demo(settings: Settings, storage: Storage) -> list[UserView]:
     return users
 
 
-def _history(user_id: int, name: str, settings: Settings, storage: Storage) -> None:
+def _history(user_id: int, name: str, settings: Settings, storage: Store) -> None:
     if name == "alice_demo":
         billing.top_up(user_id, 50, payment_id=f"demo-{name}-1", note="Demo top-up")
         done = _job(user_id, settings, storage)
@@ -45,7 +45,7 @@ def _history(user_id: int, name: str, settings: Settings, storage: Storage) -> N
         jobs.fail_job(failed, "Demo: the image could not be read")
 
 
-def _job(user_id: int, settings: Settings, storage: Storage) -> str:
+def _job(user_id: int, settings: Settings, storage: Store) -> str:
     """A job as a photo sent through the API makes it: stored and charged (not published)."""
     return jobs.create_job(user_id, _image(), {}, settings=settings, storage=storage, input_name="demo.png").id
 

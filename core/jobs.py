@@ -26,7 +26,7 @@ from core.images import inspect_image
 from core.models import Job, Transaction, utcnow
 from core.options import JobOptions, parse_options
 from core.settings import Settings
-from core.storage import Storage, input_key
+from core.storage import Store, input_key
 from core.views import JobView, Page, paginate
 
 logger = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ WAIT_INTERVALS = {JobStatus.QUEUED: 0.25, JobStatus.PROCESSING: 0.02}
 
 
 def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, settings: Settings,
-               storage: Storage, source: str = JobSource.API, chat_id: int | None = None,
+               storage: Store, source: str = JobSource.API, chat_id: int | None = None,
                message_id: int | None = None, input_name: str | None = None,
                idempotency_key: str | None = None) -> JobView:
     """Check the image, store it, and in ONE transaction reserve the price and create the job;
@@ -128,7 +128,7 @@ def try_publish(queue, job_id: str) -> bool:
     return True
 
 
-def submit_job(user_id: int, data: bytes, options, *, settings: Settings, storage: Storage, queue,
+def submit_job(user_id: int, data: bytes, options, *, settings: Settings, storage: Store, queue,
                source: str = JobSource.API, chat_id: int | None = None, message_id: int | None = None,
                input_name: str | None = None, idempotency_key: str | None = None) -> JobView:
     """create_job, then publish it after the commit (a repeated request's job is not published again)."""

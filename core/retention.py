@@ -9,7 +9,7 @@ from datetime import timedelta
 from core.db import db
 from core.enums import FINISHED
 from core.models import Job, utcnow
-from core.storage import Storage
+from core.storage import Store
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def parse_age(text: str) -> timedelta:
     return timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[unit]: number})
 
 
-def purge_files(storage: Storage, older_than: timedelta) -> int:
+def purge_files(storage: Store, older_than: timedelta) -> int:
     """Delete inputs and outputs of finished jobs created before the cutoff; mark them purged."""
     cutoff = utcnow() - older_than
     query = Job.select().where(Job.created_at < cutoff, Job.purged_at.is_null(),

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
@@ -28,6 +29,14 @@ class Settings:
     signup_bonus_credits: int = 3
     signup_bonus_per_address_per_day: int = 3
     storage_dir: str = "var/storage"
+    storage_url: str = ""
+    storage_presign: bool = False
+    storage_presign_seconds: int = 300
+    s3_endpoint_url: str = ""
+    s3_public_endpoint_url: str = ""
+    aws_access_key_id: str = ""
+    aws_secret_access_key: str = ""
+    aws_default_region: str = ""
     amqp_url: str = ""
     input_queue: str = "input_queue"
     result_queue: str = "result_queue"
@@ -96,7 +105,9 @@ _MINIMUM = {
     "max_jobs_in_flight": 1,
     "panel_port": 1,
     "jwt_ttl_seconds": 1,
+    "storage_presign_seconds": 1,
 }
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 def load_settings(environ: Mapping[str, str] | None = None, env_file: str | None = ".env") -> Settings:
@@ -122,8 +133,13 @@ def _convert(name: str, kind: str, raw: str) -> object:
             return int(raw)
         if kind == "float":
             return float(raw)
+        if kind == "bool":
+            if raw.lower() not in _TRUE | _FALSE:
+                raise ValueError
+            return raw.lower() in _TRUE
     except ValueError:
-        raise SettingsError(f"{name.upper()} must be a number, got {raw!r}") from None
+        expected = "true or false" if kind == "bool" else "a number"
+        raise SettingsError(f"{name.upper()} must be {expected}, got {raw!r}") from None
     return raw
 
 
@@ -145,7 +161,19 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("JWT_SECRET must be at least 32 characters in production")
     if settings.metrics_token and len(settings.metrics_token) < 16:
         raise SettingsError("METRICS_TOKEN must be at least 16 characters (or empty: no metrics outside development)")
+    _validate_storage(settings)
     parse_packages(settings.credit_packages)
+
+
+def _validate_storage(settings: Settings) -> None:
+    url = settings.storage_url
+    scheme = urlsplit(url).scheme
+    if scheme == "s3" and not urlsplit(url).netloc:
+        raise SettingsError("STORAGE_URL s3://bucket/prefix must name a bucket")
+    if len(scheme) > 1 and scheme not in {"s3", "file"}:
+        raise SettingsError(f"STORAGE_URL must be a directory, file:///path or s3://bucket/prefix, not {url!r}")
+    if settings.storage_presign and scheme != "s3":
+        raise SettingsError("STORAGE_PRESIGN=true needs an s3:// STORAGE_URL (a directory is streamed)")
 
 
 def parse_packages(spec: str) -> list[tuple[int, int]]:

@@ -17,7 +17,7 @@ from core.models import ALL_MODELS
 from core.queue import MemoryQueue
 from core.queue.rabbit import RabbitQueue
 from core.settings import Settings, load_settings
-from core.storage import Storage
+from core.storage import Store, open_storage
 from tests.support.jobs import png
 from tests.support.queues import Consumers, delete_topology
 from tests.support.worker_process import WorkerProcess
@@ -152,8 +152,28 @@ def fast_settings(settings):
 
 
 @pytest.fixture
-def storage(settings) -> Storage:
-    return Storage(settings.storage_dir)
+def storage(settings) -> Store:
+    return open_storage(settings)
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory):
+    """The S3 protocol server: .ci/run's (TEST_S3_ENDPOINT_URL), or moto_server started here."""
+    from tests.support.s3 import endpoint_from_environment, moto_server
+
+    if endpoint := endpoint_from_environment():
+        yield endpoint
+        return
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_store(s3_endpoint):
+    """An S3 store on a new bucket of its own."""
+    from tests.support.s3 import new_bucket
+
+    return new_bucket(s3_endpoint)
 
 
 @pytest.fixture

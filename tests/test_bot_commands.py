@@ -13,7 +13,7 @@ from bot.texts import CATALOGUE, text
 from core import accounts, billing, deliveries, jobs, tokens
 from core.accounts import language_for
 from core.health import is_fresh
-from core.storage import Storage
+from core.storage import DirectoryStore
 from tests.support.bot_harness import BotHarness, running_bot, wait_until
 from tests.support.bot_updates import Person
 from tests.support.fake_bot_api import TOKEN
@@ -84,7 +84,7 @@ def test_history_lists_recent_jobs_and_ledger_entries(bot, ann):
     bot.send(ann.text("/history"))
     user = accounts.get_user_by_telegram_id(ann.id)
     job = jobs.create_job(user.id, encode(subject_image()), None, settings=bot.settings,
-                          storage=Storage(bot.settings.storage_dir), input_name="cat.png")
+                          storage=DirectoryStore(bot.settings.storage_dir), input_name="cat.png")
     jobs.fail_job(job.id, "boom")
     bot.send(ann.text("/history"))
     history = last_text(bot)
@@ -96,7 +96,7 @@ def test_cancel_refunds_queued_jobs_and_marks_their_status(bot, ann):
     bot.send(ann.text("/start"))
     user = accounts.get_user_by_telegram_id(ann.id)
     job = jobs.create_job(user.id, encode(subject_image()), None, settings=bot.settings,
-                          storage=Storage(bot.settings.storage_dir), chat_id=ann.id)
+                          storage=DirectoryStore(bot.settings.storage_dir), chat_id=ann.id)
     deliveries.set_status_message(job.id, 777)
     assert billing.balance(user.id).total == 2
     bot.send(ann.text("/cancel"))

@@ -12,7 +12,7 @@ from core import accounts, billing, jobs
 from core.failures import PROCESSING_FAILED
 from core.options import JobOptions
 from core.queue import open_queue
-from core.storage import Storage, output_key
+from core.storage import open_storage, output_key
 from tests.conftest import make_settings
 from tests.support.bot_harness import BotHarness, running_bot, wait_until
 from tests.support.bot_updates import Person
@@ -239,7 +239,7 @@ def test_result_file_names_follow_the_original():
 
 def test_a_result_that_keeps_failing_goes_behind_the_others_on_rabbitmq(sqlite_settings, amqp_names):
     settings = dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN, retry_backoff_seconds=0.05, **amqp_names)
-    queue, storage = open_queue(settings), Storage(settings.storage_dir)
+    queue, storage = open_queue(settings), open_storage(settings)
     finished = []
     for chat_id in (8101, 8102):  # both results wait in the queue before the bot starts
         user, _ = accounts.register_telegram_user(chat_id, signup_bonus=1)

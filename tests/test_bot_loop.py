@@ -10,7 +10,7 @@ import pytest
 
 from bot.payments import payload_for
 from core.queue import MemoryQueue
-from core.storage import Storage
+from core.storage import DirectoryStore
 from tests.support.bot_harness import BotHarness, wait_until
 from tests.support.bot_updates import Person
 from tests.support.fake_bot_api import TOKEN
@@ -34,7 +34,7 @@ def blocking_calls(monkeypatch):
     spy(peewee.Database, "execute_sql")
     spy(peewee.Database, "connect")
     for name in ("put", "get", "delete"):
-        spy(Storage, name)
+        spy(DirectoryStore, name)
     spy(MemoryQueue, "publish")
     return seen
 
@@ -54,4 +54,4 @@ def test_no_database_storage_or_queue_call_runs_on_the_event_loop(sqlite_setting
         assert wait_until(lambda: len(blocking_calls) > 20)
     on_loop = [call for call, thread in blocking_calls if thread == loop_thread]
     assert on_loop == []
-    assert {call for call, _ in blocking_calls} >= {"Database.execute_sql", "Storage.put", "MemoryQueue.publish"}
+    assert {call for call, _ in blocking_calls} >= {"Database.execute_sql", "DirectoryStore.put", "MemoryQueue.publish"}

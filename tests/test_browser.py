@@ -18,7 +18,7 @@ from werkzeug.serving import make_server
 from core import accounts, billing, demo, jobs, tokens
 from core.db import db
 from core.models import Job, utcnow
-from core.storage import Storage
+from core.storage import open_storage
 from tests.conftest import missing
 from tests.support.images import encode, subject_image
 from tests.support.panel import Panel
@@ -175,7 +175,7 @@ def test_one_time_link_from_the_bot_signs_in_once(server, page):
 
 def seed_dashboard_demo(settings, days: int = 14) -> None:
     """Demo users plus two weeks of jobs, so the dashboard has something to show."""
-    users = demo.seed_demo(settings, Storage(settings.storage_dir))
+    users = demo.seed_demo(settings, open_storage(settings))
     rng = random.Random(7)
     now = utcnow()
     with db.atomic():

@@ -13,7 +13,7 @@ from core.db import db
 from core.errors import InsufficientCredits, TooManyJobs
 from core.models import Job, Transaction
 from core.queue import MemoryQueue
-from core.storage import Storage
+from core.storage import DirectoryStore
 
 pytestmark = pytest.mark.postgres
 
@@ -49,7 +49,7 @@ def run_threads(count: int, target) -> list:
 def test_fifty_threads_reserving_against_ten_credits_make_exactly_ten_jobs(pg_settings):
     user, _ = accounts.register_telegram_user(1001, signup_bonus=4)
     billing.top_up(user.id, 6, payment_id="p1")
-    storage, queue = Storage(pg_settings.storage_dir), MemoryQueue(pg_settings)
+    storage, queue = DirectoryStore(pg_settings.storage_dir), MemoryQueue(pg_settings)
 
     unlimited = replace(pg_settings, max_jobs_in_flight=50)  # the credits, not the in-flight limit, decide
     results = run_threads(50, lambda: jobs.submit_job(user.id, png(), {}, settings=unlimited,
@@ -67,7 +67,7 @@ def test_fifty_threads_reserving_against_ten_credits_make_exactly_ten_jobs(pg_se
 
 def test_concurrent_submits_respect_the_in_flight_limit(pg_settings):
     user, _ = accounts.register_telegram_user(1001, signup_bonus=20)
-    storage, queue = Storage(pg_settings.storage_dir), MemoryQueue(pg_settings)
+    storage, queue = DirectoryStore(pg_settings.storage_dir), MemoryQueue(pg_settings)
 
     limited = replace(pg_settings, max_jobs_in_flight=3)
     results = run_threads(12, lambda: jobs.submit_job(user.id, png(), {}, settings=limited, storage=storage,
@@ -91,7 +91,7 @@ def test_the_same_payment_delivered_concurrently_credits_once(pg_settings):
 
 def test_concurrent_failures_of_one_job_refund_once(pg_settings):
     user, _ = accounts.register_telegram_user(1001, signup_bonus=1)
-    storage, queue = Storage(pg_settings.storage_dir), MemoryQueue(pg_settings)
+    storage, queue = DirectoryStore(pg_settings.storage_dir), MemoryQueue(pg_settings)
     job = jobs.submit_job(user.id, png(), {}, settings=pg_settings, storage=storage, queue=queue)
 
     results = run_threads(10, lambda: jobs.fail_job(job.id, "boom"))

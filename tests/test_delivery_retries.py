@@ -9,7 +9,7 @@ import dataclasses
 import pytest
 
 from core import accounts, jobs
-from core.storage import output_key
+from core.storage import open_storage, output_key
 from tests.support.bot_harness import BotHarness, running_bot, wait_until
 from tests.support.bot_updates import Person
 from tests.support.fake_bot_api import TOKEN, FakeBotApi
@@ -70,9 +70,8 @@ def test_on_rabbitmq_the_tries_wait_in_delay_queues_and_end_in_the_dead_letter_q
     settings = dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN, retry_backoff_seconds=0.05,
                                    delivery_max_attempts=ATTEMPTS, **amqp_names)
     from core.queue import open_queue
-    from core.storage import Storage
 
-    queue, storage = open_queue(settings), Storage(settings.storage_dir)
+    queue, storage = open_queue(settings), open_storage(settings)
     api = FakeBotApi(TOKEN)
     api.fail_next("sendDocument", 500, "Internal Server Error", times=ATTEMPTS)
     job = finished_chat_job(settings, storage, queue, Person(8203))

@@ -39,7 +39,8 @@ def env_example(**values: str) -> str:
 
 def dummy_secrets() -> dict[str, str]:
     return {"POSTGRES_PASSWORD": "pg-dummy", "DATABASE_APP_PASSWORD": "app-dummy", "RABBITMQ_DEFAULT_PASS": "mq-dummy",
-            "JWT_SECRET": "j" * 48, "TELEGRAM_BOT_TOKEN": "123456:dummy-token"}
+            "JWT_SECRET": "j" * 48, "TELEGRAM_BOT_TOKEN": "123456:dummy-token", "MINIO_ROOT_PASSWORD": "minio-dummy",
+            "AWS_SECRET_ACCESS_KEY": "s3-dummy-secret"}
 
 
 def project_with_env(tmp_path: Path, env_text: str) -> Path:

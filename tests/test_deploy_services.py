@@ -165,34 +165,54 @@ def test_the_purge_loop_purges_at_once_and_stops_on_sigterm(services, tmp_path):
 
 def test_services_start_after_healthy_dependencies_and_finished_migrations(services):
     ready = {"database": "service_healthy", "rabbitmq": "service_healthy",
-             "migrate": "service_completed_successfully"}
+             "migrate": "service_completed_successfully", "storage-setup": "service_completed_successfully"}
     for name in APP_SERVICES - {"migrate"}:
         conditions = {dep: spec["condition"] for dep, spec in services[name]["depends_on"].items()}
         assert conditions == ready, name
     assert services["migrate"]["depends_on"] == {"database": {"condition": "service_healthy"}}
     assert services["web-proxy"]["depends_on"] == {"admin_panel": {"condition": "service_healthy"}}
+    assert services["storage-setup"]["depends_on"] == {"minio": {"condition": "service_healthy"}}
+    assert services["minio"]["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
 
 
 # --- volumes, settings, secrets, ports ---
 
 
-def test_named_volumes_keep_the_database_the_files_and_the_model(compose, services):
-    assert {"database-data", "rabbitmq-data", "storage", "models"} <= set(compose["volumes"])
-    assert "database-data:/var/lib/postgresql/data" in services["database"]["volumes"]
-    for name in ("admin_panel", "bot", "purge", "worker"):
-        assert "storage:/app/var/storage" in services[name]["volumes"], name
-    assert "models:/app/models" in services["worker"]["volumes"]
+def test_named_volumes_keep_the_database_the_objects_and_the_model(compose, services):
+    assert set(compose["volumes"]) == {"database-data", "rabbitmq-data", "object-data", "models"}
+    assert services["database"]["volumes"] == ["database-data:/var/lib/postgresql/data"]
+    assert services["minio"]["volumes"] == ["object-data:/data"]
+    assert services["worker"]["volumes"] == ["models:/app/models"]
+
+
+def test_no_service_shares_a_filesystem_the_files_are_in_the_bucket(services):
+    for name in APP_SERVICES - {"worker"}:
+        assert not services[name].get("volumes"), name
+    for name in APP_SERVICES - {"migrate"}:
+        environment = services[name]["environment"]
+        assert environment["STORAGE_URL"] == "${STORAGE_URL:-s3://cutout/jobs}", name
+        assert environment["S3_ENDPOINT_URL"] == "${S3_ENDPOINT_URL:-http://minio:9000}", name
+        assert environment["AWS_SECRET_ACCESS_KEY"].startswith("${AWS_SECRET_ACCESS_KEY:?"), name
+
+
+def test_storage_setup_makes_the_bucket_and_a_key_for_that_bucket_only(services):
+    script = services["storage-setup"]["command"][0]
+    assert 'mc mb --ignore-existing "store/$$BUCKET"' in script
+    assert "arn:aws:s3:::%s/*" in script and "s3:PutObject" in script and "s3:*" not in script
+    assert 'mc admin user add store "$$APP_KEY" "$$APP_SECRET"' in script
+    assert services["storage-setup"]["environment"]["APP_KEY"] == "${AWS_ACCESS_KEY_ID:-cutout-app}"
+    assert "MINIO_ROOT_PASSWORD" not in services["worker"]["environment"]
 
 
 # Who may hold what: a worker parses untrusted images, so it holds no key to anything else.
 NOT_FOR = {
     "worker": {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN", "ADMIN_PASSWORD", "DATABASE_APP_PASSWORD",
-               "POSTGRES_PASSWORD", "TELEGRAM_WEBHOOK_SECRET"},
+               "POSTGRES_PASSWORD", "TELEGRAM_WEBHOOK_SECRET", "MINIO_ROOT_PASSWORD"},
     "purge": {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN", "ADMIN_PASSWORD", "DATABASE_APP_PASSWORD",
               "AMQP_URL"},
     "bot": {"METRICS_TOKEN", "ADMIN_PASSWORD", "DATABASE_APP_PASSWORD"},
     "admin_panel": {"ADMIN_PASSWORD", "DATABASE_APP_PASSWORD", "TELEGRAM_WEBHOOK_SECRET"},
-    "migrate": {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN", "AMQP_URL"},
+    "migrate": {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN", "AMQP_URL", "AWS_SECRET_ACCESS_KEY"},
 }
 
 
@@ -200,7 +220,7 @@ def test_no_service_gets_the_whole_dotenv_only_the_settings_it_reads(services):
     for name in APP_SERVICES:
         assert "env_file" not in services[name], name
         environment = services[name]["environment"]
-        assert environment["STORAGE_DIR"] == "/app/var/storage" and environment["MODEL_DIR"] == "/app/models"
+        assert environment["MODEL_DIR"] == "/app/models"
         assert not NOT_FOR[name] & set(environment), (name, NOT_FOR[name] & set(environment))
     for name in ("database", "rabbitmq", "web-proxy"):
         assert "env_file" not in services[name], name

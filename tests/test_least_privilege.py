@@ -13,7 +13,7 @@ from core import accounts, billing, jobs, migrations, roles
 from core.db import db, make_database
 from core.enums import AdminActionKind
 from core.models import AdminAction, Transaction
-from core.storage import Storage
+from core.storage import DirectoryStore
 from tests.support.images import encode, subject_image
 
 
@@ -22,7 +22,8 @@ def charged(pg_settings, tmp_path):
     """A user with a top-up, and a job whose charge is pending."""
     user, _ = accounts.register_telegram_user(9001, signup_bonus=2)
     billing.top_up(user.id, 10, payment_id="pay-least-1")
-    job = jobs.create_job(user.id, encode(subject_image()), {}, settings=pg_settings, storage=Storage(tmp_path / "s"))
+    job = jobs.create_job(user.id, encode(subject_image()), {}, settings=pg_settings,
+                          storage=DirectoryStore(tmp_path / "s"))
     charge = Transaction.get(Transaction.job == job.id)
     return user, job, charge
 
@@ -90,7 +91,8 @@ def test_the_application_role_runs_the_product(pg_settings, app_role, tmp_path):
     assert migrations.pending() == []  # the start-up schema check works as this role
     user, _ = accounts.register_telegram_user(9101, signup_bonus=3)
     billing.top_up(user.id, 5, payment_id=f"pay-{app_role}")
-    job = jobs.create_job(user.id, encode(subject_image()), {}, settings=pg_settings, storage=Storage(tmp_path / "s"))
+    job = jobs.create_job(user.id, encode(subject_image()), {}, settings=pg_settings,
+                          storage=DirectoryStore(tmp_path / "s"))
     jobs.start_job(job.id)
     assert jobs.fail_job(job.id, "broken")
     assert billing.balance(user.id).total == 8

@@ -13,7 +13,7 @@ from core import accounts, billing, jobs
 from core.audit import check_ledger
 from core.errors import InsufficientCredits, InvalidAmount, TooManyJobs
 from core.queue import MemoryQueue
-from core.storage import Storage
+from core.storage import DirectoryStore
 from tests.conftest import reset_database
 
 
@@ -33,7 +33,7 @@ def test_random_operations_keep_the_ledger_consistent(settings):
         def __init__(self):
             super().__init__()
             reset_database()
-            self.storage = Storage(base_settings.storage_dir)
+            self.storage = DirectoryStore(base_settings.storage_dir)
             self.queue = MemoryQueue(base_settings)
             self.users = [accounts.register_telegram_user(n, signup_bonus=2)[0].id for n in (1, 2)]
             self.jobs: list[str] = []

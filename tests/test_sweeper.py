@@ -9,7 +9,7 @@ from datetime import timedelta
 from core import accounts, deliveries, jobs
 from core.models import Job, utcnow
 from core.queue import MemoryQueue
-from core.storage import Storage
+from core.storage import open_storage
 from tests.support.images import encode, subject_image
 from tests.support.jobs import status_of
 from worker.sweeper import republish_unfinished, sweep_once
@@ -95,7 +95,7 @@ def test_republish_unfinished_ignores_finished_jobs(fast_settings, storage, user
 
 def test_sweepers_running_at_once_publish_each_stuck_job_once(pg_settings, tmp_path):
     settings = replace(pg_settings, stuck_job_seconds=60, max_jobs_in_flight=5)
-    storage = Storage(settings.storage_dir)
+    storage = open_storage(settings)
     queue = MemoryQueue(settings)
     owner, _ = accounts.register_telegram_user(2002, signup_bonus=5)
     stuck = [jobs.create_job(owner.id, encode(subject_image()), {}, settings=settings, storage=storage).id

@@ -23,7 +23,7 @@ from core.audit import check_ledger
 from core.health import heartbeat_path, is_fresh
 from core.models import Job, Transaction, utcnow
 from core.queue.rabbit import RabbitQueue
-from core.storage import Storage
+from core.storage import Store
 from tests.support.images import decode, encode, subject_image
 from tests.support.queues import publish_raw
 from tests.support.waiting import wait_for
@@ -71,7 +71,7 @@ class HeldInput:
     """The job's input file swapped for a FIFO: a worker that reads it blocks until the test
     lets go, which makes "mid-job" a state the test controls rather than a race."""
 
-    def __init__(self, storage: Storage, job):
+    def __init__(self, storage: Store, job):
         self.path = storage.path(job.input_key)
         self.data = self.path.read_bytes()
         self.path.unlink()

@@ -15,7 +15,7 @@ from core.errors import ImageTooLarge, InvalidImage, JobNotFound, QueueUnavailab
 from core.failures import PROCESSING_FAILED, TRYING_AGAIN
 from core.queue import JobQueue, Reject, RetryLater
 from core.settings import Settings
-from core.storage import Storage, output_key
+from core.storage import Store, output_key
 from core.views import JobView
 from worker.memory import release_freed_memory
 
@@ -49,7 +49,7 @@ class JobHandler:
     """The queue handler of input_queue: returns when the message may be acked, raises Reject
     for a message that can never succeed."""
 
-    def __init__(self, settings: Settings, queue: JobQueue, storage: Storage, engine,
+    def __init__(self, settings: Settings, queue: JobQueue, storage: Store, engine,
                  stop: threading.Event, process: Process | None = None):
         self.settings, self.queue, self.storage, self.engine, self.stop = settings, queue, storage, engine, stop
         self.process = process or default_process()

@@ -13,7 +13,7 @@ from core.errors import SettingsError
 from core.health import heartbeat_path, start_heartbeat
 from core.queue import JobQueue, MemoryQueue
 from core.settings import Settings
-from core.storage import Storage
+from core.storage import Store, open_storage
 from worker.engine import load_engine
 from worker.handler import JobHandler, Process
 from worker.sweeper import republish_unfinished, start_sweeper
@@ -25,14 +25,14 @@ TRIM_CHECK_SECONDS = 1.0
 
 
 def start_workers(settings: Settings, queue: JobQueue, engine, stop: threading.Event, *,
-                  storage: Storage | None = None, process: Process | None = None,
+                  storage: Store | None = None, process: Process | None = None,
                   sweep: bool = True) -> list[threading.Thread]:
     """Run the worker inside this process (as `make run` does): WORKER_THREADS consumer threads
     and, with `sweep`, the sweeper. They end once `stop` is set and their job in hand is done.
     `engine`: the process's loaded engine (worker.engine), or None to load it now (once per process)."""
     if engine is None and process is None:
         engine = load_engine(settings)
-    handler = JobHandler(settings, queue, storage or Storage(settings.storage_dir), engine, stop, process=process)
+    handler = JobHandler(settings, queue, storage or open_storage(settings), engine, stop, process=process)
     return start_threads(settings, queue, handler, stop, sweep=sweep)
 
 

@@ -21,7 +21,7 @@ from telegram.ext import ContextTypes
 from bot.app import build_application
 from core.queue import JobQueue, MemoryQueue
 from core.settings import Settings
-from core.storage import Storage
+from core.storage import open_storage
 from tests.support.fake_bot_api import TOKEN, FakeBotApi
 
 
@@ -32,7 +32,7 @@ class BotHarness:
         self.settings = settings
         self.api = api or FakeBotApi(settings.telegram_bot_token)
         self.queue = queue or MemoryQueue(settings)
-        self.storage = Storage(settings.storage_dir)
+        self.storage = open_storage(settings)
         self.errors: list[BaseException] = []
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="bot-loop", daemon=True)

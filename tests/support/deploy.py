@@ -11,8 +11,8 @@ ENV_EXAMPLE = ROOT / ".env.example"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
 
 APP_SERVICES = {"admin_panel", "bot", "migrate", "purge", "worker"}
-LONG_RUNNING = {"admin_panel", "bot", "database", "purge", "rabbitmq", "web-proxy", "worker"}
-ALL_SERVICES = LONG_RUNNING | {"migrate"}
+LONG_RUNNING = {"admin_panel", "bot", "database", "minio", "purge", "rabbitmq", "web-proxy", "worker"}
+ALL_SERVICES = LONG_RUNNING | {"migrate", "storage-setup"}
 # Values compose must be given; .env.example leaves them empty.
 REQUIRED_SECRETS = ("POSTGRES_PASSWORD", "DATABASE_APP_PASSWORD", "RABBITMQ_DEFAULT_PASS", "JWT_SECRET",
-                    "TELEGRAM_BOT_TOKEN")
+                    "TELEGRAM_BOT_TOKEN", "MINIO_ROOT_PASSWORD", "AWS_SECRET_ACCESS_KEY")

@@ -14,7 +14,7 @@ from core import accounts, jobs, tokens
 from core.queue import MemoryQueue
 from core.ratelimit import Limiter
 from core.settings import Settings
-from core.storage import Storage, output_key
+from core.storage import Store, open_storage, output_key
 from core.views import JobView, UserView
 from tests.support.images import encode, subject_image
 
@@ -34,12 +34,12 @@ class Panel:
     app: Flask
     client: FlaskClient
     queue: MemoryQueue
-    storage: Storage
+    storage: Store
     limiter: Limiter = field(default_factory=Limiter)
 
     @classmethod
     def build(cls, settings: Settings, **kwargs) -> Panel:
-        queue, storage = MemoryQueue(settings), Storage(settings.storage_dir)
+        queue, storage = MemoryQueue(settings), open_storage(settings)
         limiter = kwargs.pop("limiter", None) or Limiter()
         app = create_app(settings, queue=queue, storage=storage, limiter=limiter)
         app.config["TESTING"] = True
