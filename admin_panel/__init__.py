@@ -1,96 +1,16 @@
-"""The Flask app: admin pages, the user's page and the REST API (`create_app`)."""
+"""The admin panel, the user's web page and the REST API: one Flask app (admin_panel.app).
+
+`create_app` is imported from admin_panel.app only when asked for, so that `python -m
+admin_panel` starts gunicorn's master without loading the app: each worker loads it after the
+fork, once the master has set up prometheus_client's multiprocess directory
+(admin_panel/gunicorn_config.py), which must happen before prometheus_client is imported."""
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import threading
 
-from flask import Flask, g, request
-from werkzeug.middleware.proxy_fix import ProxyFix
+def __getattr__(name: str):
+    if name == "create_app":
+        from admin_panel.app import create_app
 
-from admin_panel import api, api_admin, auth, csrf, health, openapi, pages, web
-from admin_panel.errors import register_error_handlers
-from admin_panel.extensions import PanelRuntime
-from core import tokens
-from core.bootstrap import start
-from core.db import enter_scope, exit_scope
-from core.queue import JobQueue, open_queue
-from core.ratelimit import Limiter
-from core.settings import Settings
-from core.storage import Store, open_storage
-
-logger = logging.getLogger(__name__)
-
-# Room for the multipart envelope and option fields around an image of max_upload_bytes.
-MULTIPART_SLACK = 64 * 1024
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; "
-                               "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
-}
-
-
-def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None,
-               storage: Store | None = None, limiter: Limiter | None = None,
-               keep_connections: bool = False, waiting_requests: int = 2) -> Flask:
-    """Build the app. Without settings it starts the process (core.bootstrap: settings, logging,
-    the database, and a refusal while migrations are pending); with settings the caller has.
-    Queue and storage may be shared with worker threads in the same process.
-    `keep_connections` lets each thread keep its database connection between requests: only for
-    servers with a fixed set of threads (gunicorn gthread, waitress), since a thread-per-request
-    server would leak one connection per thread.
-    `waiting_requests`: how many requests at once may hold a server thread while they wait for
-    a job to finish (GET /api/v1/jobs/<id>?wait=); half the server's threads leaves the rest
-    to everyone else."""
-    if settings is None:
-        settings = start()
-    secret = tokens.signing_secret(settings)  # a missing JWT_SECRET fails here, not on a request
-    app = Flask(__name__)
-    if settings.panel_proxies:
-        # Behind nginx every request comes from the proxy; take the client's address (for the
-        # login limiter and logs) and scheme from the headers it sets, and only from it.
-        n = settings.panel_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
-    secure = settings.public_url.startswith("https:")
-    app.config.update(
-        MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_SLACK,
-        SECRET_KEY=hashlib.sha256(b"session:" + secret.encode()).hexdigest(),
-        SESSION_COOKIE_NAME="cutout_session",
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Strict",
-        SESSION_COOKIE_SECURE=secure,
-    )
-    app.extensions["cutout"] = PanelRuntime(settings=settings, queue=queue or open_queue(settings),
-                                            storage=storage or open_storage(settings),
-                                            limiter=limiter or Limiter(),
-                                            waiters=threading.BoundedSemaphore(max(1, waiting_requests)))
-    register_error_handlers(app)
-    for blueprint in (auth.bp, api.bp, api_admin.bp, openapi.bp, health.bp, pages.bp, web.bp):
-        app.register_blueprint(blueprint)
-    app.before_request(_open_database)
-    app.teardown_request(lambda exc: _close_database(exc, keep_connections))
-    app.after_request(lambda response: _finish(response, secure))
-    app.context_processor(lambda: {"csrf_token": csrf.csrf_token, "current": auth.page_identity()})
-    return app
-
-
-def _open_database() -> None:
-    if request.endpoint != "static":
-        g.database_opened = enter_scope()
-
-
-def _close_database(exc: BaseException | None, keep: bool) -> None:
-    if "database_opened" in g:
-        failed = exc is not None or g.get("request_failed", False)
-        exit_scope(g.database_opened, failed=failed, keep=keep)
-
-
-def _finish(response, secure: bool):
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
-    if request.path.startswith("/api/"):
-        response.headers.setdefault("Cache-Control", "no-store")
-    return csrf.set_cookie(response, secure)
+        return create_app
+    raise AttributeError(f"module 'admin_panel' has no attribute {name!r}")

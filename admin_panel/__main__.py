@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from gunicorn.app.base import BaseApplication
 
+from admin_panel import gunicorn_config
 from core import tokens
 from core.bootstrap import start
 from core.settings import Settings
@@ -48,6 +49,10 @@ def server_options(settings: Settings) -> dict:
         "loglevel": settings.log_level.lower(),
         # gunicorn 27's control socket has one fixed path per user: two servers on a host would clash.
         "control_socket_disable": True,
+        # Metrics summed over the workers (prometheus_client's multiprocess mode).
+        "on_starting": gunicorn_config.on_starting,
+        "child_exit": gunicorn_config.child_exit,
+        "on_exit": gunicorn_config.on_exit,
     }
 
 

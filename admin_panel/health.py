@@ -1,43 +1,41 @@
-"""/healthz for load balancers and /metrics in Prometheus' text format (written by hand: a few
-gauges need no client library).
+"""/healthz for load balancers and /metrics in Prometheus' text format (prometheus_client).
 
 Both are operators' business. /metrics answers only to `Authorization: Bearer <METRICS_TOKEN>`
 (without a METRICS_TOKEN it is open in development only); /healthz tells the public only "ok" or
 "unavailable", and the state of each dependency to the same bearer. The metrics' aggregates are
-computed at most once per METRICS_CACHE_SECONDS in each process, however often anyone scrapes.
+computed at most once per METRICS_CACHE_SECONDS in each process, however often anyone scrapes;
+the request counters are summed over gunicorn's processes (core/metrics.py).
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 import threading
 import time
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 
 from admin_panel.errors import error_response
 from admin_panel.extensions import queue_depth, services
 from core import stats
 from core.db import is_reachable
 from core.enums import JobStatus
+from core.metrics import CONTENT_TYPE, bearer_matches, process_registry, refusal
 
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("ops", __name__)
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 METRICS_CACHE_SECONDS = 30.0
 
 _cache_lock = threading.Lock()
-CACHE = "cutout_metrics"  # app.extensions[CACHE]: (when, exposition text) of the last computation
+CACHE = "cutout_metrics"  # app.extensions[CACHE]: (when, exposition) of the last business metrics
 
 
 def operator() -> bool:
     """True when the request carries METRICS_TOKEN as its bearer token (compared in constant time)."""
-    expected = services().settings.metrics_token
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(),
-                                                                                 expected.encode())
+    return bearer_matches(request.headers.get("Authorization"), services().settings.metrics_token)
 
 
 def _queue_state() -> str:
@@ -61,58 +59,55 @@ def healthz():
     return jsonify(body), 503
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class BusinessCollector:
+    """Users, credits sold, jobs by status, processing times and the queue's depth: aggregates over
+    whole tables and a call to the broker, so they are computed when collected, which the panel
+    does at most once per METRICS_CACHE_SECONDS (cached_business_metrics)."""
+
+    def __init__(self, input_queue: str):
+        self.input_queue = input_queue
+
+    def collect(self):
+        jobs = GaugeMetricFamily("cutout_jobs", "Jobs by status.", labels=["status"])
+        counts = stats.jobs_by_status()
+        for status in (*JobStatus, *sorted(set(counts) - set(JobStatus))):
+            jobs.add_metric([status], counts.get(status, 0))
+        yield jobs
+        histogram = stats.processing_histogram()
+        yield HistogramMetricFamily(
+            "cutout_job_processing_seconds", "Time from start to finish of done jobs.",
+            buckets=[*((str(bound), count) for bound, count in histogram.buckets), ("+Inf", histogram.count)],
+            sum_value=histogram.total)
+        depth = queue_depth()
+        if depth is not None:
+            queue = GaugeMetricFamily("cutout_queue_depth", "Messages waiting in the input queue.", labels=["queue"])
+            queue.add_metric([self.input_queue], depth)
+            yield queue
+        yield CounterMetricFamily("cutout_credits_sold", "Paid credits bought (top-ups).", value=stats.credits_sold())
+        yield GaugeMetricFamily("cutout_users", "Registered users.", value=stats.user_count())
 
 
-def _number(value: float) -> str:
-    return repr(float(value)) if isinstance(value, float) else str(value)
-
-
-def render_metrics() -> str:
-    """The exposition text of every metric."""
-    lines = ["# HELP cutout_jobs Jobs by status.", "# TYPE cutout_jobs gauge"]
-    counts = stats.jobs_by_status()
-    for status in (*JobStatus, *sorted(set(counts) - set(JobStatus))):
-        lines.append(f'cutout_jobs{{status="{_label(status)}"}} {counts.get(status, 0)}')
-    histogram = stats.processing_histogram()
-    lines += ["# HELP cutout_job_processing_seconds Time from start to finish of done jobs.",
-              "# TYPE cutout_job_processing_seconds histogram"]
-    for bound, count in histogram.buckets:
-        lines.append(f'cutout_job_processing_seconds_bucket{{le="{bound}"}} {count}')
-    lines += [f'cutout_job_processing_seconds_bucket{{le="+Inf"}} {histogram.count}',
-              f"cutout_job_processing_seconds_sum {_number(histogram.total)}",
-              f"cutout_job_processing_seconds_count {histogram.count}"]
-    depth = queue_depth()
-    if depth is not None:
-        name = _label(services().settings.input_queue)
-        lines += ["# HELP cutout_queue_depth Messages waiting in the input queue.", "# TYPE cutout_queue_depth gauge",
-                  f'cutout_queue_depth{{queue="{name}"}} {depth}']
-    lines += ["# HELP cutout_credits_sold_total Paid credits bought (top-ups).",
-              "# TYPE cutout_credits_sold_total counter", f"cutout_credits_sold_total {stats.credits_sold()}",
-              "# HELP cutout_users Registered users.", "# TYPE cutout_users gauge",
-              f"cutout_users {stats.user_count()}"]
-    return "\n".join(lines) + "\n"
-
-
-def cached_metrics() -> str:
-    """render_metrics(), computed again only once it is METRICS_CACHE_SECONDS old."""
+def cached_business_metrics() -> bytes:
+    """The business metrics' exposition, computed again only once it is METRICS_CACHE_SECONDS old."""
     with _cache_lock:
         found = current_app.extensions.get(CACHE)
         if found is None or time.monotonic() - found[0] >= METRICS_CACHE_SECONDS:
-            found = current_app.extensions[CACHE] = (time.monotonic(), render_metrics())
+            registry = CollectorRegistry(auto_describe=False)
+            registry.register(BusinessCollector(services().settings.input_queue))
+            found = current_app.extensions[CACHE] = (time.monotonic(), generate_latest(registry))
     return found[1]
 
 
 @bp.get("/metrics")
 def metrics():
     """Prometheus metrics, for the bearer of METRICS_TOKEN only (open in development without one)."""
-    settings = services().settings
-    if not operator() and (settings.metrics_token or settings.app_env != "development"):
-        if not settings.metrics_token:
-            return error_response("forbidden", "Metrics are off: set METRICS_TOKEN and scrape with it as a "
-                                  "bearer token.", 403)
-        response = error_response("unauthorized", "Send Authorization: Bearer <METRICS_TOKEN>.", 401)
-        response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    refused = refusal(services().settings, request.headers.get("Authorization"))
+    if refused:
+        status, message = refused
+        response = error_response("forbidden" if status == 403 else "unauthorized", message, status)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return Response(cached_metrics(), mimetype=None, content_type=CONTENT_TYPE)
+    # This process's (or every gunicorn process's) counters, then the cached business aggregates.
+    body = generate_latest(process_registry()) + cached_business_metrics()
+    return Response(body, mimetype=None, content_type=CONTENT_TYPE)

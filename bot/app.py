@@ -9,12 +9,13 @@ from pathlib import Path
 
 from telegram import Update
 from telegram.error import NetworkError, TelegramError
-from telegram.ext import Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
 from bot import commands, payments, photos, settings_menu
 from bot.concurrency import PerChatUpdateProcessor
 from bot.delivery import ResultListener
+from bot.metrics import CountingRequest, count_update
 from bot.reconcile import Reconciler
 from bot.services import RUNTIME, language_of
 from bot.texts import text
@@ -51,9 +52,14 @@ def build_application(settings: Settings, *, queue: JobQueue | None = None, stor
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
+    # Every Bot API call is counted (bot/metrics.py) around the real request or a test's.
     if request is not None:
-        builder = builder.request(request).get_updates_request(request)
+        builder = builder.request(CountingRequest(request)).get_updates_request(CountingRequest(request))
+    else:
+        builder = builder.request(CountingRequest.default(get_updates=False)).get_updates_request(
+            CountingRequest.default(get_updates=True))
     application = builder.build()
+    application.add_handler(TypeHandler(Update, count_update), group=-1)
     application.bot_data[RUNTIME] = Runtime(
         settings=settings,
         queue=queue if queue is not None else open_queue(settings),

@@ -16,7 +16,7 @@ import logging
 import threading
 import warnings
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from telegram import Bot, InputFile, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter
@@ -29,6 +29,7 @@ from core.bootstrap import Runtime
 from core.enums import JobStatus
 from core.errors import JobNotFound, ResultGone
 from core.failures import PROCESSING_FAILED
+from core.metrics import BOT_DELIVERY
 from core.queue import Reject, RetryLater
 from core.retries import RetryPolicy
 from core.views import JobView
@@ -173,6 +174,9 @@ class ResultListener:
             deliveries.record_delivery(job.id, error=f"{type(exc).__name__}: {exc}"[:500])
             return
         deliveries.record_delivery(job.id)
+        if job.finished_at is not None:
+            now = datetime.now(UTC).replace(tzinfo=None)  # the database's naive UTC
+            BOT_DELIVERY.observe(max(0.0, (now - job.finished_at).total_seconds()))
         logger.info("job %s delivered to chat %s", job.id, job.chat_id)
 
     def _courtesy(self, job: JobView, message: str) -> None:

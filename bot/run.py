@@ -11,6 +11,7 @@ from telegram.ext import Application
 from bot.app import build_application
 from bot.webhook import run_webhook, webhook_problem
 from core.bootstrap import load_or_exit, start
+from core.metrics import serve as serve_metrics
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -23,6 +24,7 @@ def main() -> int:
         print(f"configuration error: {problem}", file=sys.stderr)
         return 2
     start(settings)  # exits with one line while migrations are pending
+    serve_metrics(settings)  # METRICS_PORT; off (0) by default
     serve(build_application(settings), settings)
     return 0
 

@@ -78,6 +78,8 @@ class Settings:
     admin_email: str = ""
     admin_password: str = ""
     metrics_token: str = ""
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     log_format: str = "text"
 

@@ -6,6 +6,7 @@ import dataclasses
 import threading
 
 import pytest
+from prometheus_client import REGISTRY
 
 from bot.texts import text
 from core import accounts, billing, jobs
@@ -258,3 +259,21 @@ def test_a_result_that_keeps_failing_goes_behind_the_others_on_rabbitmq(sqlite_s
         bot.assert_no_errors()
     assert [call.params["chat_id"] for call in api.calls_to("sendDocument")] == [8101, 8102, 8101]
     assert queue.depth(settings.result_queue) == 0
+
+
+def test_metrics_count_the_update_each_bot_api_call_the_429_and_the_delivery_time(bot, ann):
+    def value(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    counted = ("cutout_bot_updates_total", {"kind": "photo"}), \
+        ("cutout_bot_api_calls_total", {"method": "sendDocument", "outcome": "retry_after"}), \
+        ("cutout_bot_api_calls_total", {"method": "sendDocument", "outcome": "ok"}), \
+        ("cutout_bot_retry_after_seconds_sum", {}), ("cutout_bot_delivery_seconds_count", {})
+    before = [value(name, **labels) for name, labels in counted]
+    job = send_photo(bot, ann)
+    bot.api.fail_next("sendDocument", 429, "Too Many Requests: retry after 1", retry_after=1)
+    finish(bot, job.id)
+    bot.api.wait_for("sendDocument", 2)
+    wait_until(lambda: delivered(job.id))
+    after = [value(name, **labels) for name, labels in counted]
+    assert [b - a for a, b in zip(before, after, strict=True)] == [1, 1, 1, 1, 1]

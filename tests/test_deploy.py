@@ -178,7 +178,8 @@ MAKE_RUN_ONLY = {"PANEL_HOST", "PANEL_PORT", "PANEL_WORKERS", "PANEL_PROXIES", "
 def test_the_worker_holds_no_jwt_secret_and_no_bot_token(tmp_path):
     services = resolved(tmp_path)
     worker = services["worker"]
-    assert not {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN"} & set(worker["environment"])
+    # METRICS_TOKEN it holds: it guards the worker's own /metrics and reads metrics only.
+    assert not {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "MINIO_ROOT_PASSWORD"} & set(worker["environment"])
     dumped = yaml.safe_dump(worker)
     for secret in ("j" * 48, "123456:dummy-token", "pg-dummy"):  # nor their values, anywhere
         assert secret not in dumped

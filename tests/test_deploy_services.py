@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.deploy import ALL_SERVICES, APP_SERVICES, COMPOSE, LONG_RUNNING, REQUIRED_SECRETS
+from tests.support.deploy import ALL_SERVICES, APP_SERVICES, COMPOSE, LONG_RUNNING, MONITORING, REQUIRED_SECRETS
 
 SECRET_NAME = re.compile(r"PASS|SECRET|TOKEN|KEY", re.IGNORECASE)
 REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?:(?::?[-?])[^}]*)?\}")
@@ -179,7 +179,8 @@ def test_services_start_after_healthy_dependencies_and_finished_migrations(servi
 
 
 def test_named_volumes_keep_the_database_the_objects_and_the_model(compose, services):
-    assert set(compose["volumes"]) == {"database-data", "rabbitmq-data", "object-data", "models"}
+    assert set(compose["volumes"]) == {"database-data", "rabbitmq-data", "object-data", "models",
+                                       "prometheus-data", "grafana-data"}
     assert services["database"]["volumes"] == ["database-data:/var/lib/postgresql/data"]
     assert services["minio"]["volumes"] == ["object-data:/data"]
     assert services["worker"]["volumes"] == ["models:/app/models"]
@@ -205,12 +206,13 @@ def test_storage_setup_makes_the_bucket_and_a_key_for_that_bucket_only(services)
 
 
 # Who may hold what: a worker parses untrusted images, so it holds no key to anything else.
+# METRICS_TOKEN is the exception: it protects the worker's own /metrics and reads metrics only.
 NOT_FOR = {
-    "worker": {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN", "ADMIN_PASSWORD", "DATABASE_APP_PASSWORD",
+    "worker": {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "ADMIN_PASSWORD", "DATABASE_APP_PASSWORD",
                "POSTGRES_PASSWORD", "TELEGRAM_WEBHOOK_SECRET", "MINIO_ROOT_PASSWORD"},
     "purge": {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN", "ADMIN_PASSWORD", "DATABASE_APP_PASSWORD",
               "AMQP_URL"},
-    "bot": {"METRICS_TOKEN", "ADMIN_PASSWORD", "DATABASE_APP_PASSWORD"},
+    "bot": {"ADMIN_PASSWORD", "DATABASE_APP_PASSWORD"},
     "admin_panel": {"ADMIN_PASSWORD", "DATABASE_APP_PASSWORD", "TELEGRAM_WEBHOOK_SECRET"},
     "migrate": {"JWT_SECRET", "TELEGRAM_BOT_TOKEN", "METRICS_TOKEN", "AMQP_URL", "AWS_SECRET_ACCESS_KEY"},
 }
@@ -253,6 +255,24 @@ def test_the_secret_scan_catches_literals():
         "a.JWT_SECRET", "b.RABBITMQ_DEFAULT_PASS", "c.DATABASE_URL (URL with a password)"]
 
 
-def test_only_the_web_proxy_publishes_a_port(services):
-    assert {name for name, service in services.items() if service.get("ports")} == {"web-proxy"}
+def test_only_the_web_proxy_publishes_a_port_and_grafana_on_the_loopback(services):
+    assert {name for name, service in services.items() if service.get("ports")} == {"web-proxy", "grafana"}
+    assert services["grafana"]["ports"] == ["127.0.0.1:${GRAFANA_PORT:-3000}:3000"]
     assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in services["web-proxy"]["volumes"]
+
+
+def test_the_worker_and_the_bot_serve_metrics_on_the_internal_network(services):
+    for name in ("worker", "bot"):
+        environment = services[name]["environment"]
+        assert environment["METRICS_PORT"] == 9100 and environment["METRICS_HOST"] == "0.0.0.0", name
+        assert environment["METRICS_TOKEN"] == "${METRICS_TOKEN:-}" and not services[name].get("ports"), name
+    assert "--config=python:admin_panel.gunicorn_config" in services["admin_panel"]["command"]
+
+
+def test_the_monitoring_profile_starts_prometheus_and_grafana_only_when_asked(services):
+    for name in MONITORING:
+        assert services[name]["profiles"] == ["monitoring"], name
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in services["prometheus"]["volumes"]
+    assert 'printf %s "$$METRICS_TOKEN" > /prometheus/metrics_token' in services["prometheus"]["command"][0]
+    assert "./deploy/grafana/dashboards:/etc/grafana/dashboards:ro" in services["grafana"]["volumes"]
+    assert 'test -n "$$GF_SECURITY_ADMIN_PASSWORD"' in services["grafana"]["command"][0]

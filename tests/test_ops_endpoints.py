@@ -3,10 +3,10 @@ need METRICS_TOKEN, and a scrape does not aggregate whole tables each time."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from admin_panel import health
 from core import billing, stats
@@ -90,9 +90,11 @@ def test_metrics_in_prometheus_text_format(panel):
     assert "cutout_job_processing_seconds_count 1" in text
     assert f'cutout_queue_depth{{queue="{panel.settings.input_queue}"}} 2' in text
     assert "cutout_credits_sold_total 10" in text
-    sample = re.compile(r'^[a-z_]+(\{[a-z]+="[^"]*"\})? -?[0-9.e+-]+$')
-    for line in text.splitlines():
-        assert line.startswith("# HELP ") or line.startswith("# TYPE ") or sample.match(line), line
+    families = {family.name: family for family in text_string_to_metric_families(text)}  # raises if malformed
+    assert families["cutout_jobs"].type == "gauge" and families["cutout_credits_sold"].type == "counter"
+    assert families["cutout_job_processing_seconds"].type == "histogram"
+    declared = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert len(declared) == len(set(declared))  # no family twice in the two expositions joined
 
 
 def test_scrapes_within_the_cache_time_run_no_aggregate_query(panel, monkeypatch):

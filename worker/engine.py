@@ -21,6 +21,7 @@ from PIL import Image
 
 from core.cpus import usable_cores
 from core.errors import ModelUnavailable, SettingsError
+from core.metrics import WORKER_INFERENCE_THREADS
 from core.settings import Settings
 from worker.memory import release_freed_memory
 from worker.providers import check_providers, choose_providers
@@ -202,6 +203,7 @@ def load_engine(settings: Settings, *, threads: int | None = None) -> Engine:
     engine.predict_mask(Image.new("RGB", (64, 64), (128, 128, 128)))  # onnxruntime's lazy set-up
     logger.info("model %s loaded from %s in %.1f s: %s, %d inference threads, one photo at a time",
                 engine.model_name, path, time.monotonic() - started, engine.providers[0], threads)
+    WORKER_INFERENCE_THREADS.set(threads)
     return engine
 
 

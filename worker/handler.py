@@ -13,6 +13,7 @@ from core import jobs
 from core.db import connection_scope
 from core.errors import ImageTooLarge, InvalidImage, JobNotFound, QueueUnavailable
 from core.failures import PROCESSING_FAILED, TRYING_AGAIN
+from core.metrics import WORKER_IN_HAND, WORKER_JOBS, WORKER_QUEUE_WAIT, stage
 from core.queue import JobQueue, Reject, RetryLater
 from core.settings import Settings
 from core.storage import Store, output_key
@@ -73,8 +74,10 @@ class JobHandler:
             raise Reject(f"job {job_id} does not exist") from None
         if job.is_finished:
             log.info("job is already %s; message ignored", job.status)
+            WORKER_JOBS.labels("skipped").inc()
             return
         if self._leased_elsewhere(job, message, log):
+            WORKER_JOBS.labels("skipped").inc()
             return
         if job.attempts >= self.settings.max_attempts:
             # Every earlier attempt died without an answer (a worker killed mid-job): stop here.
@@ -83,15 +86,20 @@ class JobHandler:
         started = jobs.start_job(job_id, worker=self.name, lease_seconds=self.settings.job_lease_seconds)
         if started is None:
             log.info("job was taken or finished meanwhile; message ignored")
+            WORKER_JOBS.labels("skipped").inc()
             return
+        if started.started_at and started.created_at:
+            WORKER_QUEUE_WAIT.observe(max(0.0, (started.started_at - started.created_at).total_seconds()))
         with self._lock:
             self._in_hand.add(job_id)
             self._idle_since = None
+            WORKER_IN_HAND.set(len(self._in_hand))
         try:
             self._run(started, log)
         finally:
             with self._lock:
                 self._in_hand.discard(job_id)
+                WORKER_IN_HAND.set(len(self._in_hand))
                 if not self._in_hand:
                     self._idle_since, self._trimmed = time.monotonic(), False
 
@@ -129,6 +137,7 @@ class JobHandler:
             return
         if jobs.complete_job(job.id, output_key=result[0], content_type=result[1]):
             log.info("job done in %.2f s", time.monotonic() - began)
+            WORKER_JOBS.labels("done").inc()
             self._notify(job, tries=RESULT_PUBLISH_TRIES, log=log)
         else:
             log.info("job was finished elsewhere; this result is not announced")
@@ -138,13 +147,16 @@ class JobHandler:
         if not job.input_key:
             raise InvalidImage("The uploaded photo is no longer stored.")
         try:
-            data = self.storage.get(job.input_key)
+            with stage("download"):
+                data = self.storage.get(job.input_key)
         except FileNotFoundError:
             raise InvalidImage("The uploaded photo is no longer stored.") from None
+        # decode, inference and encode are timed inside the pipeline
         result = self.process(data, job.options, self.engine, max_bytes=self.settings.max_upload_bytes,
                               max_pixels=self.settings.max_pixels)
         key = output_key(job.id, job.options.extension)
-        self.storage.put(key, result.data)
+        with stage("upload"):
+            self.storage.put(key, result.data)
         return key, result.content_type
 
     def _retry_or_fail(self, job: JobView, exc: Exception, log: logging.LoggerAdapter) -> None:
@@ -157,12 +169,14 @@ class JobHandler:
         log.warning("attempt %d failed (%s); trying again in %.1f s", job.attempts, reason, delay,
                     exc_info=exc)
         if jobs.requeue_job(job.id, error=TRYING_AGAIN):
+            WORKER_JOBS.labels("retried").inc()
             # The queue hands the message back after the delay (core.queue): this thread is free meanwhile.
             raise RetryLater(delay, reason)
 
     def _fail(self, job: JobView, reason: str, log: logging.LoggerAdapter) -> None:
         if jobs.fail_job(job.id, reason):
             log.warning("job failed and was refunded: %s", reason)
+            WORKER_JOBS.labels("failed").inc()
             self._notify(job, tries=RESULT_PUBLISH_TRIES, log=log)
 
     def _notify(self, job: JobView, *, tries: int, log: logging.LoggerAdapter) -> None:

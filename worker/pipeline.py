@@ -11,6 +11,7 @@ from PIL import Image, ImageChops, ImageOps
 
 from core.errors import ImageTooLarge, InvalidImage
 from core.images import inspect_image
+from core.metrics import stage
 from core.options import JobOptions
 from worker.engine import Engine
 from worker.png import encode_png
@@ -39,15 +40,18 @@ def process_image(
     data: bytes, options: JobOptions, engine: Engine, *, max_bytes: int, max_pixels: int
 ) -> ProcessedImage:
     """Cut the subject out of an uploaded image; raise InvalidImage or ImageTooLarge for bad input."""
-    image = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
-    rgb, alpha = split_alpha(image)
-    mask = engine.predict_mask(rgb)
-    if alpha is not None:  # what was already transparent stays transparent
-        mask = ImageChops.darker(mask, alpha)
-    if options.crop:
-        box = subject_box(mask, options.margin)
-        rgb, mask = rgb.crop(box), mask.crop(box)
-    return render(rgb, mask, options)
+    with stage("decode"):
+        image = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+        rgb, alpha = split_alpha(image)
+    with stage("inference"):
+        mask = engine.predict_mask(rgb)
+    with stage("encode"):
+        if alpha is not None:  # what was already transparent stays transparent
+            mask = ImageChops.darker(mask, alpha)
+        if options.crop:
+            box = subject_box(mask, options.margin)
+            rgb, mask = rgb.crop(box), mask.crop(box)
+        return render(rgb, mask, options)
 
 
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:

@@ -11,6 +11,7 @@ import time
 from core import bootstrap, jobs
 from core.errors import SettingsError
 from core.health import heartbeat_path, start_heartbeat
+from core.metrics import serve as serve_metrics
 from core.queue import JobQueue, MemoryQueue
 from core.settings import Settings
 from core.storage import Store, open_storage
@@ -99,6 +100,7 @@ def main() -> int:
     consumers = [thread for thread in threads if thread.name.startswith("worker-")]
     start_heartbeat(heartbeat_path(settings.storage_dir, "worker"), stop,
                     alive=lambda: all(thread.is_alive() for thread in consumers))
+    serve_metrics(settings)
     logger.info("worker ready: %d threads consuming %s (pid %d)", settings.worker_threads, settings.input_queue,
                 os.getpid())
     while not stop.wait(1.0):
