@@ -137,6 +137,25 @@ def interpolate(value: str, variables: dict[str, str]) -> str:
     return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}", one, str(value))
 
 
+def make_bucket(environment: dict[str, str], bucket: str, seconds: float = 30) -> None:
+    """Create the bucket (as compose's storage-setup job does), once the server answers."""
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=environment["S3_ENDPOINT_URL"],
+                          aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+                          region_name=environment["AWS_DEFAULT_REGION"])
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            client.create_bucket(Bucket=bucket)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def compose_service(name: str) -> tuple[dict[str, str], dict]:
     """A service of docker-compose.yml: its environment as the container would see it (.env from
     .env.example, then `environment:`), and the service itself."""
@@ -149,11 +168,13 @@ def compose_service(name: str) -> tuple[dict[str, str], dict]:
 
 
 class Compose(Service):
-    """docker-compose's worker and panel, on a database, queue names and storage of this run's own."""
+    """docker-compose's worker and panel, on a database, queue names and bucket of this run's own.
+    Compose keeps the files in MinIO; moto's S3 server (`moto_server`, from the dev requirements)
+    stands in for it here, on a loopback port, as no MinIO image can run on this machine."""
 
     name = "C"
 
-    def __init__(self, database_url: str, amqp_url: str, model_path: Path) -> None:
+    def __init__(self, database_url: str, amqp_url: str, model_path: Path, storage: str = "s3") -> None:
         super().__init__()
         suffix = uuid.uuid4().hex[:10]
         self.admin_url, self.db_name = database_url, f"cutout_latency_{suffix}"
@@ -161,9 +182,19 @@ class Compose(Service):
         shared = {
             "DATABASE_URL": self.database_url, "AMQP_URL": amqp_url, "JWT_SECRET": secrets.token_urlsafe(48),
             "INPUT_QUEUE": f"latency_input_{suffix}", "RESULT_QUEUE": f"latency_result_{suffix}",
-            "DEAD_LETTER_QUEUE": f"latency_dead_{suffix}", "STORAGE_DIR": str(self.workdir / "storage"),
-            "MODEL_DIR": str(model_path.parent), "REMBG_MODEL_PATH": str(model_path),
+            "DEAD_LETTER_QUEUE": f"latency_dead_{suffix}", "MODEL_DIR": str(model_path.parent),
+            "REMBG_MODEL_PATH": str(model_path),
         }
+        if storage == "s3":  # what compose ships (MinIO), moto standing in
+            s3_port, bucket = free_port(), f"cutout-latency-{suffix}"
+            self.spawn("moto_server", [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1",
+                                       "-p", str(s3_port)], clean_environment())
+            shared.update({"STORAGE_URL": f"s3://{bucket}/jobs", "S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
+                           "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret",
+                           "AWS_DEFAULT_REGION": "us-east-1"})
+            make_bucket(shared, bucket)
+        else:  # compose before its MinIO: a shared directory
+            shared["STORAGE_URL"] = str(self.workdir / "storage")
         worker_env, worker = compose_service("worker")
         panel_env, _ = compose_service("admin_panel")
         self.cpus, self.worker_threads = float(worker.get("cpus") or 0), worker_env["WORKER_THREADS"]

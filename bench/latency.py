@@ -117,11 +117,12 @@ def run(args, model_path: Path) -> None:
     children = {kind: Child(kind, str(model_path)) for kind in ("L", "R")}
     services: list[Service] = []
     try:
-        services = [MakeRun(), Compose(args.database_url, args.amqp_url, model_path)]
+        services = [MakeRun(), Compose(args.database_url, args.amqp_url, model_path, args.compose_storage)]
         make_run, compose = services
         print(f"(M) run.py: pid {make_run.processes['run.py'].pid}; (C) worker WORKER_THREADS="
               f"{compose.worker_threads}, cpus {compose.cpus or 'unlimited'} (this machine: "
-              f"{len(os.sched_getaffinity(0))} cores), mem_limit {compose.mem_limit or 'none'}", flush=True)
+              f"{len(os.sched_getaffinity(0))} cores), mem_limit {compose.mem_limit or 'none'}, files in "
+              f"{args.compose_storage}", flush=True)
         warm_up(children, services, 1.0)
         rest = {"L": rss_mb(children["L"].pid), "R": rss_mb(children["R"].pid)}
         for service in services:
@@ -207,6 +208,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,12", help="megapixels, comma-separated")
     parser.add_argument("--repeats", type=int, default=2, help="lone runs of each photo")
     parser.add_argument("--batches", type=int, default=2, help="8-at-once runs of each configuration")
+    parser.add_argument("--compose-storage", choices=("s3", "directory"), default="s3",
+                        help="(C)'s files: s3 as compose ships them (moto's server standing in for MinIO), "
+                             "or a directory as before")
     args = parser.parse_args()
     if not args.database_url or not args.amqp_url:
         parser.error("PostgreSQL and RabbitMQ are needed: set TEST_DATABASE_URL and TEST_AMQP_URL")

@@ -37,6 +37,9 @@ class S3Store(Store):
             s3={"addressing_style": "path" if endpoint_url else "auto"},
             signature_version="s3v4", connect_timeout=5, read_timeout=30,
             retries={"max_attempts": 4, "mode": "standard"}, max_pool_connections=connections,
+            # The Content-MD5 of each PUT is the integrity check every S3 store knows; botocore's
+            # own CRC32 of every body, both ways, would hash each file a second time.
+            request_checksum_calculation="when_required", response_checksum_validation="when_required",
         )
         self.client = session.client("s3", endpoint_url=endpoint_url or None, config=config)
         # Presigned URLs are signed for the host clients will use (signing needs no network).

@@ -196,3 +196,15 @@ def test_every_setting_reaches_a_service_that_reads_it(tmp_path):
     assert every - MAKE_RUN_ONLY <= passed, sorted(every - MAKE_RUN_ONLY - passed)
     assert services["bot"]["environment"]["PAYMENT_RECONCILE_SECONDS"] == "300"
     assert services["admin_panel"]["environment"]["METRICS_TOKEN"] == "m" * 20
+
+
+def test_compose_config_wires_minio_in_and_mounts_no_shared_storage(tmp_path):
+    services = resolved(tmp_path)
+    assert services["minio"]["volumes"] and "storage-setup" in services["worker"]["depends_on"]
+    for name in ("admin_panel", "bot", "purge", "worker"):
+        environment = services[name]["environment"]
+        assert environment["STORAGE_URL"] == "s3://cutout/jobs", name
+        assert environment["S3_ENDPOINT_URL"] == "http://minio:9000", name
+        assert environment["AWS_SECRET_ACCESS_KEY"] == "s3-dummy-secret", name
+        assert "storage" not in yaml.safe_dump(services[name].get("volumes", [])), name
+    assert services["storage-setup"]["environment"]["APP_SECRET"] == "s3-dummy-secret"
