@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import uuid
 
@@ -13,6 +12,7 @@ from core.errors import QueueUnavailable
 from core.queue import Reject, decode
 from core.queue.rabbit import RabbitQueue
 from tests.conftest import make_settings
+from tests.support.proxy import Proxy
 from tests.support.queues import closed_port, publish_raw
 from tests.support.waiting import wait_for
 
@@ -180,58 +180,6 @@ def test_consumer_declares_its_queue_again_when_the_queue_is_deleted(rabbit, rab
 
     wait_for(published, what="the queue to exist again")
     wait_for(lambda: len(recorder.messages) == 2, what="the message to the new queue")
-
-
-class Proxy:
-    """A TCP relay to the broker whose connections the test can cut, as a network failure would."""
-
-    def __init__(self, target: tuple[str, int]):
-        self.target = target
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.sockets: list[socket.socket] = []
-        self.lock = threading.Lock()
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            upstream = socket.create_connection(self.target)
-            with self.lock:
-                self.sockets += [client, upstream]
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                sink.sendall(data)
-        except OSError:
-            pass
-        for end in (source, sink):
-            try:
-                end.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def cut(self) -> None:
-        """Drop every relayed connection at once."""
-        with self.lock:
-            cut, self.sockets = self.sockets, []
-        for end in cut:
-            try:
-                end.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-            end.close()
-
-    def close(self) -> None:
-        self.server.close()
-        self.cut()
 
 
 def test_consumer_and_publisher_reconnect_after_the_connection_drops(tmp_path, amqp_names, consumers, caplog):

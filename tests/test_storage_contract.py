@@ -20,7 +20,8 @@ from core.models import Job
 from core.retention import purge_files
 from core.s3 import S3Store
 from core.storage import DirectoryStore, Store, input_key, output_key
-from tests.support.s3 import CREDENTIALS, CuttingProxy
+from tests.support.proxy import Proxy
+from tests.support.s3 import CREDENTIALS
 from tests.support.threads import at_once
 
 KEY = input_key("0f" * 16)
@@ -99,7 +100,7 @@ def test_a_directory_write_that_fails_leaves_neither_the_file_nor_a_temporary(tm
 
 
 def test_an_upload_cut_on_the_way_raises_and_leaves_no_object(s3_store, s3_endpoint):
-    proxy = CuttingProxy(urlsplit(s3_endpoint).port, limit=200_000)
+    proxy = Proxy(("127.0.0.1", urlsplit(s3_endpoint).port), limit=200_000)
     try:
         cut = S3Store(s3_store.bucket, s3_store.prefix, endpoint_url=f"http://127.0.0.1:{proxy.port}",
                       region=CREDENTIALS["AWS_DEFAULT_REGION"], access_key=CREDENTIALS["AWS_ACCESS_KEY_ID"],

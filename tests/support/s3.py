@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -69,38 +68,3 @@ def s3_environment(store: S3Store) -> dict[str, str]:
 
 def endpoint_from_environment() -> str | None:
     return os.environ.get("TEST_S3_ENDPOINT_URL") or None
-
-
-class CuttingProxy:
-    """A TCP proxy to `port` that closes each connection after `limit` bytes of request: an upload
-    that dies on the way."""
-
-    def __init__(self, port: int, limit: int):
-        self.target, self.limit = port, limit
-        self.server = socket.create_server(("127.0.0.1", 0))
-        self.port = self.server.getsockname()[1]
-        self.connections = 0
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                client, _ = self.server.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._pipe, args=(client,), daemon=True).start()
-
-    def _pipe(self, client: socket.socket) -> None:
-        upstream = socket.create_connection(("127.0.0.1", self.target))
-        sent = 0
-        try:
-            while sent < self.limit and (chunk := client.recv(65536)):
-                upstream.sendall(chunk[: self.limit - sent])
-                sent += len(chunk)
-        finally:
-            upstream.close()
-            client.close()
-
-    def close(self) -> None:
-        self.server.close()
