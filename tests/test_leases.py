@@ -11,9 +11,9 @@ import pytest
 from core import jobs
 from core.models import Job, utcnow
 from core.queue import RetryLater
+from core.render import ProcessedImage
 from tests.support.images import encode, subject_image
 from worker.handler import JobHandler
-from worker.pipeline import ProcessedImage
 
 
 class CountingPipeline:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from core import render as pipeline
 from tests.support.images import BACKGROUND, SUBJECT, decode, encode, subject_image
 from tests.support.pipeline import alpha_of, assert_near, opaque_box, run
-from worker import pipeline
 from worker.engine import stretch
 
 # --- the mask ----------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ import pytest
 import skimage.data
 from PIL import Image
 
+from core import png
+from core.png import encode_png
 from tests.support.images import decode
-from worker import png
-from worker.png import encode_png
 
 SHAPES = {"L": lambda h, w: (h, w), "RGB": lambda h, w: (h, w, 3), "RGBA": lambda h, w: (h, w, 4)}
 

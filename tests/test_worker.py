@@ -12,13 +12,13 @@ from core import billing, jobs
 from core.audit import check_ledger
 from core.errors import InvalidImage
 from core.queue import Reject
+from core.render import ProcessedImage
 from core.settings import Settings
 from tests.support.images import decode, encode, subject_image
 from tests.support.jobs import ledger_of, status_of
 from tests.support.queues import publish_raw
 from tests.support.waiting import wait_for
 from worker.handler import JobHandler, retry_delay
-from worker.pipeline import ProcessedImage
 from worker.service import start_workers
 
 

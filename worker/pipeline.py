@@ -1,168 +1,36 @@
-"""The image pipeline: a pure function from uploaded bytes and options to the finished file."""
+"""The image pipeline: a pure function from uploaded bytes and options to the finished file (and
+the model's mask, kept for re-renders). The compositing is core/render.py's."""
 
 from __future__ import annotations
 
-import io
-import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-from PIL import Image, ImageChops, ImageOps
-
-from core.errors import ImageTooLarge, InvalidImage
-from core.images import inspect_image
 from core.metrics import stage
 from core.options import JobOptions
-from worker.engine import Engine
-from worker.png import encode_png
+from core.render import ProcessedImage, decode_image, finish, split_alpha
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from PIL import Image
 
-STICKER_SIDE = 512
-STICKER_MAX_BYTES = 512 * 1024
-STICKER_QUALITIES = (90, 80, 70, 60, 50, 40, 30, 20, 10)
-JPEG_QUALITY = 90
-# Mask values at or below this count as background when finding the subject's bounding box.
-SUBJECT_THRESHOLD = 16
+    from worker.engine import Engine
 
 
 @dataclass(frozen=True)
-class ProcessedImage:
-    """The finished file and what it is."""
+class Processed(ProcessedImage):
+    """The finished file, and the model's mask (the upright photo's size) it was made from."""
 
-    data: bytes
-    content_type: str
-    width: int
-    height: int
+    mask: Image.Image | None = None
 
 
-def process_image(
-    data: bytes, options: JobOptions, engine: Engine, *, max_bytes: int, max_pixels: int
-) -> ProcessedImage:
+def process_image(data: bytes, options: JobOptions, engine: Engine, *, max_bytes: int, max_pixels: int) -> Processed:
     """Cut the subject out of an uploaded image; raise InvalidImage or ImageTooLarge for bad input."""
     with stage("decode"):
-        image = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
-        rgb, alpha = split_alpha(image)
+        rgb, alpha = split_alpha(decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
     with stage("inference"):
         mask = engine.predict_mask(rgb)
     with stage("encode"):
-        if alpha is not None:  # what was already transparent stays transparent
-            mask = ImageChops.darker(mask, alpha)
-        if options.crop:
-            box = subject_box(mask, options.margin)
-            rgb, mask = rgb.crop(box), mask.crop(box)
-        return render(rgb, mask, options)
+        result = finish(rgb, alpha, mask, options)
+    return Processed(result.data, result.content_type, result.width, result.height, mask=mask)
 
 
-def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    """Fully decode the first frame, upright; Pillow's bomb and truncation errors become domain errors."""
-    # The header check keeps the pixel count within MAX_PIXELS before anything is decoded.
-    inspect_image(data, max_bytes, max_pixels)
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.seek(0)
-        image.load()
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageTooLarge(f"The image has too many pixels; the limit is {max_pixels / 1e6:.0f} megapixels.") from None
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
-        logger.info("undecodable image: %s", exc)
-        raise InvalidImage("The image is damaged or truncated and cannot be read.") from None
-    _make_upright(image)
-    if image.width * image.height > max_pixels:
-        raise ImageTooLarge(f"The image has too many pixels; the limit is {max_pixels / 1e6:.0f} megapixels.")
-    return image
-
-
-def _make_upright(image: Image.Image) -> None:
-    """Apply the EXIF orientation in place; a damaged EXIF block costs the rotation, not the photo."""
-    try:
-        ImageOps.exif_transpose(image, in_place=True)
-    except Exception as exc:  # Pillow's EXIF parser raises many kinds on malformed tags
-        logger.info("EXIF orientation ignored: %s", exc)
-
-
-def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    """An 8-bit RGB image for the model and the input's own alpha ("L"), if it has any."""
-    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        image = _to_8bit_grey(image)
-    if (image.mode == "P" and "transparency" in image.info) or image.mode == "PA":
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "RGBa", "La"):
-        image = image.convert("RGBA") if image.mode != "RGBA" else image
-        alpha = image.getchannel("A")
-        if alpha.getextrema() == (255, 255):
-            return image.convert("RGB"), None
-        # Transparent pixels often hide junk colour: show the model what a viewer sees (white).
-        flat = Image.new("RGB", image.size, (255, 255, 255))
-        flat.paste(image, mask=alpha)
-        return flat, alpha
-    if image.mode != "RGB":
-        image = image.convert("RGB")  # CMYK, palette, grey, bilevel, YCbCr ...
-    return image, None
-
-
-def _to_8bit_grey(image: Image.Image) -> Image.Image:
-    """16-bit (and 32-bit) grey scaled to 0..255; Pillow's own convert would clip at 255."""
-    pixels = np.asarray(image, dtype=np.float64)
-    top = 65535.0 if image.mode.startswith("I;16") or pixels.max() > 255 else 255.0
-    if image.mode == "F":
-        top = max(float(pixels.max()), 1.0)
-    scaled = np.clip(pixels * (255.0 / top), 0, 255)
-    return Image.fromarray(np.rint(scaled).astype(np.uint8), mode="L")
-
-
-def subject_box(mask: Image.Image, margin_percent: int) -> tuple[int, int, int, int]:
-    """The subject's bounding box grown by margin_percent of its size; the whole image if none."""
-    box = mask.point(lambda value: 255 if value > SUBJECT_THRESHOLD else 0).getbbox()
-    if box is None:
-        return (0, 0, mask.width, mask.height)
-    left, top, right, bottom = box
-    pad_x = round((right - left) * margin_percent / 100)
-    pad_y = round((bottom - top) * margin_percent / 100)
-    return (max(0, left - pad_x), max(0, top - pad_y), min(mask.width, right + pad_x), min(mask.height, bottom + pad_y))
-
-
-def render(rgb: Image.Image, mask: Image.Image, options: JobOptions) -> ProcessedImage:
-    """Encode the output mode the options ask for."""
-    if options.mode == "mask":
-        return _png(mask, options)
-    if options.mode == "color":
-        canvas = Image.new("RGB", rgb.size, options.bg_color)
-        canvas.paste(rgb, mask=mask)
-        if options.format == "jpeg":
-            return _encoded(canvas, "JPEG", options, quality=JPEG_QUALITY)
-        return _png(canvas, options)
-    cutout = transparent(rgb, mask)
-    if options.mode == "sticker":
-        return sticker(cutout, options)
-    return _png(cutout, options)
-
-
-def transparent(rgb: Image.Image, mask: Image.Image) -> Image.Image:
-    """RGBA with the mask as alpha; fully transparent pixels zeroed so they compress to nothing."""
-    cutout = Image.new("RGBA", rgb.size)
-    cutout.paste(rgb, mask=mask.point(lambda value: 255 if value else 0))
-    cutout.putalpha(mask)
-    return cutout
-
-
-def sticker(cutout: Image.Image, options: JobOptions) -> ProcessedImage:
-    """A Telegram sticker: WebP, longest side exactly 512 px, at most 512 KB."""
-    scale = STICKER_SIDE / max(cutout.size)
-    size = (max(1, round(cutout.width * scale)), max(1, round(cutout.height * scale)))
-    small = cutout.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    for quality in STICKER_QUALITIES:
-        result = _encoded(small, "WEBP", options, quality=quality, method=4)
-        if len(result.data) <= STICKER_MAX_BYTES:
-            return result
-    raise InvalidImage("The sticker could not be made small enough.")
-
-
-def _png(image: Image.Image, options: JobOptions) -> ProcessedImage:
-    return ProcessedImage(encode_png(image), options.content_type, image.width, image.height)
-
-
-def _encoded(image: Image.Image, fmt: str, options: JobOptions, **params) -> ProcessedImage:
-    buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
-    return ProcessedImage(buffer.getvalue(), options.content_type, image.width, image.height)
