@@ -11,7 +11,7 @@ from admin_panel import limiter as limits
 from admin_panel.auth import change_password_checked, identity, sign_in, token_required
 from admin_panel.extensions import services
 from admin_panel.schemas import entry_json, job_json, page_json, user_json
-from core import accounts, billing, jobs, results, tokens
+from core import accounts, billing, jobs, renders, results, tokens
 from core.enums import JobSource, JobStatus
 from core.options import parse_options
 
@@ -184,6 +184,26 @@ def get_job(job_id: str):
         return jsonify(job_json(jobs.wait_for_job(job_id, _user_id(), timeout=wait)))
     finally:
         waiters.release()
+
+
+@bp.post("/jobs/<job_id>/render")
+@token_required
+def render_job(job_id: str):
+    """The done job's photo made again with other options (JSON object or form fields: mode,
+    bg_color, crop, margin, format; what is left out stays as it was) from its kept mask: no
+    model, no queue. 200 with the file; PRICE_PER_RENDER credits (X-Credits-Charged)."""
+    changes = request.get_json(silent=True) if request.is_json else request.form.to_dict()
+    if not isinstance(changes, dict) or not all(isinstance(name, str) for name in changes):
+        raise BadRequest("Send the options as a JSON object or as form fields.")
+    svc = services()
+    rendered = renders.render_job(job_id, _user_id(), changes, settings=svc.settings, storage=svc.storage,
+                                  limiter=svc.limiter)
+    response = Response(rendered.data, mimetype=rendered.content_type)
+    response.headers["Content-Disposition"] = results.attachment(rendered.filename).replace(
+        "attachment", "inline" if not request.args.get("download") else "attachment", 1)
+    response.headers["X-Render-Id"] = str(rendered.render_id)
+    response.headers["X-Credits-Charged"] = str(rendered.price)
+    return response
 
 
 @bp.get("/jobs/<job_id>/result")

@@ -37,6 +37,8 @@ STATUS: dict[type[e.CutoutError], int] = {
     e.JobNotReady: 409,
     e.InvalidJobState: 409,
     e.ResultGone: 410,
+    e.RenderUnavailable: 409,
+    e.TooManyRenders: 429,
     e.ImageTooLarge: 413,
     e.InvalidImage: 415,
     e.TooManyJobs: 429,

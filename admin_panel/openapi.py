@@ -148,6 +148,11 @@ UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
         "crop": {"type": "boolean"},
         "margin": {"type": "integer", "minimum": 0, "maximum": 50},
         "format": {"type": "string", "enum": list(FORMATS)}}}}}}
+_OPTIONS = {"type": "object", "additionalProperties": False, "properties": {
+    key: value for key, value in UPLOAD["content"]["multipart/form-data"]["schema"]["properties"].items()
+    if key != "image"}}
+RENDER = {"required": False, "content": {"application/json": {"schema": _OPTIONS},
+                                         "multipart/form-data": {"schema": _OPTIONS}}}
 IMAGE = {"description": "The result image", "content": {
     t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/png", "image/webp", "image/jpeg")}}
 
@@ -195,8 +200,14 @@ PATHS = {
         params=[JOB_ID, _param("wait", "query", {"type": "integer", "minimum": 0, "maximum": MAX_WAIT_SECONDS,
                                                  "default": 0})])},
     "/api/v1/jobs/{job_id}/result": {"get": _op(
-        "The finished image", {"200": IMAGE}, 401, 404, 409, 410,
+        "The finished image; with STORAGE_PRESIGN a 302 to a time-limited URL of the bucket",
+        {"200": IMAGE, "302": {"description": "Redirect to a presigned URL of the file"}}, 401, 404, 409, 410,
         params=[JOB_ID, _param("download", "query", {"type": "string", "enum": ["1"]})])},
+    "/api/v1/jobs/{job_id}/render": {"post": _op(
+        "The done photo made again with other options from its kept mask (no model run; options left "
+        "out stay as they were); PRICE_PER_RENDER credits, at most MAX_RENDERS_PER_JOB times",
+        {"200": IMAGE}, 400, 401, 402, 403, 404, 409, 410, 429,
+        params=[JOB_ID, _param("download", "query", {"type": "string", "enum": ["1"]})], body=RENDER)},
     "/api/v1/admin/users": {"get": _admin("Search users", {"200": _json("A page", _page_of("User"))}, 400,
                                           params=[_param("q", "query", {"type": "string"}), PAGE])},
     "/api/v1/admin/users/{user_id}": {"get": _admin("One user", {"200": _json("The user", _ref("UserDetail"))},

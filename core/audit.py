@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from core import payments
+from core import payments, renders
 from core.enums import FINISHED, Bucket, EntryStatus, JobStatus
 from core.models import Job, Transaction, User
 
@@ -20,7 +20,8 @@ def check_ledger() -> list[Problem]:
     """Every broken invariant: buckets equal their ledger sums and are never negative, each
     running balance_after matches, a job nets exactly its price unless it failed or was
     cancelled (then zero: charged once, refunded once), a finished job has no pending charge, and
-    a refunded payment took back no more than its purchase added."""
+    a refunded payment took back no more than its purchase added, and re-renders were charged
+    exactly their prices."""
     problems: list[Problem] = []
     sums: dict[tuple[int, str], int] = defaultdict(int)
     for row in Transaction.select().order_by(Transaction.id):
@@ -38,6 +39,7 @@ def check_ledger() -> list[Problem]:
                                                  f"{sums[(user.id, bucket)]}"))
     problems.extend(_job_problems())
     problems.extend(Problem(user_id, message) for user_id, message in payments.refund_excesses())
+    problems.extend(Problem(user_id, message) for user_id, message in renders.render_charges_match())
     return problems
 
 

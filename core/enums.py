@@ -33,6 +33,7 @@ class EntryKind(StrEnum):
     REFUND = "refund"  # a failed or cancelled job's charge given back
     PAYMENT_REFUND = "payment_refund"  # a Stars payment given back: its credits taken back
     ADJUSTMENT = "adjustment"
+    RENDER = "render"  # a re-render of a done job (PRICE_PER_RENDER), its ledger row names the render
 
 
 class EntryStatus(StrEnum):

@@ -154,6 +154,22 @@ class ResultGone(CutoutError):
     code = "result_gone"
 
 
+class RenderUnavailable(CutoutError):
+    """The job cannot be made again: it has no stored mask (it was made before masks were kept)."""
+
+    code = "render_unavailable"
+
+
+class TooManyRenders(CutoutError):
+    """The job's re-renders (MAX_RENDERS_PER_JOB) or the person's per minute are used up."""
+
+    code = "too_many_renders"
+
+    def __init__(self, message: str | None = None, retry_after: int | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InvalidJobState(CutoutError):
     """The job is not in a state that allows this."""
 

@@ -237,12 +237,14 @@ def requeue_job(job_id, error: str | None = None) -> bool:
                     .where(Job.id == _job(job_id).id, Job.status.in_(ACTIVE)).execute())
 
 
-def complete_job(job_id, *, output_key: str, content_type: str) -> bool:
-    """Mark a job done and make its charge final; False (and nothing changed) if already finished."""
+def complete_job(job_id, *, output_key: str, content_type: str, mask_key: str | None = None,
+                 model: str | None = None) -> bool:
+    """Mark a job done (with its output, and the mask kept for re-renders and the model that made
+    it) and make its charge final; False (and nothing changed) if already finished."""
     job = _job(job_id)
     with db.atomic():
         updated = (Job.update(status=JobStatus.DONE, output_key=output_key, output_content_type=content_type,
-                              error=None, finished_at=utcnow())
+                              mask_key=mask_key, model=model and model[:64], error=None, finished_at=utcnow())
                    .where(Job.id == job.id, Job.status.in_(ACTIVE)).execute())
         if updated:
             (Transaction.update(status=EntryStatus.COMPLETED)

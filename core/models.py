@@ -87,6 +87,8 @@ class Job(BaseModel):
     input_name = CharField(max_length=255, null=True)
     input_bytes = IntegerField(null=True)
     output_content_type = CharField(max_length=64, null=True)
+    mask_key = CharField(max_length=128, null=True)  # the model's mask, kept for re-renders
+    model = CharField(max_length=64, null=True)  # the model that made the mask
     width = IntegerField(null=True)
     height = IntegerField(null=True)
     created_at = DateTimeField(default=utcnow, index=True)
@@ -189,4 +191,17 @@ class UsedLoginLink(BaseModel):
         table_name = "used_login_links"
 
 
-ALL_MODELS = [User, Job, Transaction, AdminAction, IdempotencyKey, UsedLoginLink, RateLimit]
+class Render(BaseModel):
+    """A job made again from its stored input and mask with other options (no model run)."""
+
+    job = ForeignKeyField(Job, backref="renders", on_delete="RESTRICT", index=True)
+    user = ForeignKeyField(User, backref="renders", on_delete="RESTRICT")
+    options = TextField()  # JSON, core.options.JobOptions
+    price = IntegerField()
+    created_at = DateTimeField(default=utcnow, index=True)
+
+    class Meta:
+        table_name = "renders"
+
+
+ALL_MODELS = [User, Job, Transaction, AdminAction, IdempotencyKey, UsedLoginLink, RateLimit, Render]

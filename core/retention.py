@@ -26,13 +26,13 @@ def parse_age(text: str) -> timedelta:
 
 
 def purge_files(storage: Store, older_than: timedelta) -> int:
-    """Delete inputs and outputs of finished jobs created before the cutoff; mark them purged."""
+    """Delete inputs, outputs and masks of finished jobs created before the cutoff; mark them purged."""
     cutoff = utcnow() - older_than
     query = Job.select().where(Job.created_at < cutoff, Job.purged_at.is_null(),
                                Job.status.in_(FINISHED))
     purged = 0
     for job in query:
-        for key in filter(None, (job.input_key, job.output_key)):
+        for key in filter(None, (job.input_key, job.output_key, job.mask_key)):
             storage.delete(key)
         with db.atomic():
             Job.update(purged_at=utcnow()).where(Job.id == job.id).execute()

@@ -26,6 +26,9 @@ class Settings:
     database_app_role: str = ""
     database_app_password: str = ""
     price_per_image: int = 1
+    price_per_render: int = 0
+    max_renders_per_job: int = 10
+    max_renders_per_minute: int = 20
     signup_bonus_credits: int = 3
     signup_bonus_per_address_per_day: int = 3
     storage_dir: str = "var/storage"
@@ -93,6 +96,9 @@ _CHOICES = {
 # Integers that must be at least this much.
 _MINIMUM = {
     "price_per_image": 1,
+    "price_per_render": 0,
+    "max_renders_per_job": 0,
+    "max_renders_per_minute": 1,
     "signup_bonus_credits": 0,
     "signup_bonus_per_address_per_day": 0,
     "db_pool_size": 1,

@@ -24,6 +24,10 @@ def output_key(job_id: str, extension: str) -> str:
     return f"{_hex(job_id)}/output.{extension}"
 
 
+def mask_key(job_id: str) -> str:
+    return f"{_hex(job_id)}/mask.png"
+
+
 def _hex(job_id) -> str:
     return str(job_id).replace("-", "").lower()
 

@@ -128,6 +128,8 @@ class JobView:
     worker: str | None = None
     lease_until: datetime | None = None
     published_at: datetime | None = None
+    mask_key: str | None = None
+    model: str | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -175,6 +177,8 @@ class JobView:
             worker=job.worker,
             lease_until=job.lease_until,
             published_at=job.published_at,
+            mask_key=job.mask_key,
+            model=job.model,
         )
 
 

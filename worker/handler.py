@@ -16,7 +16,7 @@ from core.failures import PROCESSING_FAILED, TRYING_AGAIN
 from core.metrics import WORKER_IN_HAND, WORKER_JOBS, WORKER_QUEUE_WAIT, stage
 from core.queue import JobQueue, Reject, RetryLater
 from core.settings import Settings
-from core.storage import Store, output_key
+from core.storage import Store, mask_key, output_key
 from core.views import JobView
 from worker.memory import release_freed_memory
 
@@ -135,15 +135,18 @@ class JobHandler:
         except Exception as exc:
             self._retry_or_fail(job, exc, log)
             return
-        if jobs.complete_job(job.id, output_key=result[0], content_type=result[1]):
+        output, content_type, mask = result
+        model = getattr(self.engine, "model_name", None)
+        if jobs.complete_job(job.id, output_key=output, content_type=content_type, mask_key=mask, model=model):
             log.info("job done in %.2f s", time.monotonic() - began)
             WORKER_JOBS.labels("done").inc()
             self._notify(job, tries=RESULT_PUBLISH_TRIES, log=log)
         else:
             log.info("job was finished elsewhere; this result is not announced")
 
-    def _cut_out(self, job: JobView) -> tuple[str, str]:
-        """Read the input, run the pipeline, store the output; return its key and content type."""
+    def _cut_out(self, job: JobView) -> tuple[str, str, str | None]:
+        """Read the input, run the pipeline, store the output and the model's mask; return the
+        output's key and content type, and the mask's key (None from a pipeline without one)."""
         if not job.input_key:
             raise InvalidImage("The uploaded photo is no longer stored.")
         try:
@@ -155,9 +158,12 @@ class JobHandler:
         result = self.process(data, job.options, self.engine, max_bytes=self.settings.max_upload_bytes,
                               max_pixels=self.settings.max_pixels)
         key = output_key(job.id, job.options.extension)
+        mask_png = getattr(result, "mask_png", None)  # a stand-in pipeline may have none
         with stage("upload"):
             self.storage.put(key, result.data)
-        return key, result.content_type
+            if mask_png is not None:
+                self.storage.put(mask_key(job.id), mask_png)
+        return key, result.content_type, mask_key(job.id) if mask_png is not None else None
 
     def _retry_or_fail(self, job: JobView, exc: Exception, log: logging.LoggerAdapter) -> None:
         reason = f"{type(exc).__name__}: {exc}"[:500]  # for the log only

@@ -8,19 +8,18 @@ from typing import TYPE_CHECKING
 
 from core.metrics import stage
 from core.options import JobOptions
-from core.render import ProcessedImage, decode_image, finish, split_alpha
+from core.render import ProcessedImage, decode_image, encode_mask, finish, split_alpha
 
 if TYPE_CHECKING:
-    from PIL import Image
-
     from worker.engine import Engine
 
 
 @dataclass(frozen=True)
 class Processed(ProcessedImage):
-    """The finished file, and the model's mask (the upright photo's size) it was made from."""
+    """The finished file, and the model's mask it was made from as it is kept: an 8-bit PNG of
+    the upright photo's size (core.render.rerender makes other files from it)."""
 
-    mask: Image.Image | None = None
+    mask_png: bytes | None = None
 
 
 def process_image(data: bytes, options: JobOptions, engine: Engine, *, max_bytes: int, max_pixels: int) -> Processed:
@@ -31,6 +30,7 @@ def process_image(data: bytes, options: JobOptions, engine: Engine, *, max_bytes
         mask = engine.predict_mask(rgb)
     with stage("encode"):
         result = finish(rgb, alpha, mask, options)
-    return Processed(result.data, result.content_type, result.width, result.height, mask=mask)
+        mask_png = encode_mask(mask)
+    return Processed(result.data, result.content_type, result.width, result.height, mask_png=mask_png)
 
 

@@ -1,0 +1,106 @@
+"""Re-renders: a done job made again with other options from its stored input and the model's
+stored mask, without the model and without the queue (tens of milliseconds, not seconds).
+The same rules for every front end: the owner only; PRICE_PER_RENDER credits (0 by default),
+taken with the render's row in one transaction; at most MAX_RENDERS_PER_JOB per job and
+MAX_RENDERS_PER_MINUTE per person; a purged photo cannot be rendered, and is never charged."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from core import accounts, billing
+from core.db import db
+from core.enums import EntryKind, JobStatus
+from core.errors import JobNotReady, RenderUnavailable, ResultGone, TooManyRenders
+from core.jobs import get_job
+from core.models import Render
+from core.options import JobOptions, parse_options
+from core.ratelimit import Limiter, Rule
+from core.render import rerender
+from core.storage import Store
+from core.views import JobView
+
+logger = logging.getLogger(__name__)
+
+GONE = "The photo is no longer stored; send it again."
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """A re-render's file, and what it cost."""
+
+    data: bytes
+    content_type: str
+    filename: str
+    render_id: int
+    price: int
+    options: JobOptions
+
+
+def options_for(job: JobView, changes: dict) -> JobOptions:
+    """The job's options with `changes` (the front end's names and values) applied; InvalidOptions."""
+    current = job.options
+    merged = {"mode": current.mode, "bg_color": current.bg_color, "crop": current.crop, "margin": current.margin,
+              "format": current.format, **changes}
+    return parse_options(merged)
+
+
+def renders_of(job_id) -> int:
+    return Render.select().where(Render.job == str(job_id)).count()
+
+
+def render_job(job_id, user_id: int, changes: dict, *, settings, storage: Store,
+               limiter: Limiter | None = None) -> RenderedFile:
+    """The job's photo made again with `changes` to its options, charged PRICE_PER_RENDER.
+    JobNotFound (not the owner's), JobNotReady, RenderUnavailable (no mask kept), ResultGone
+    (purged), TooManyRenders, InsufficientCredits, InvalidOptions."""
+    job = get_job(job_id, user_id)
+    accounts.require_active(user_id)
+    if job.status != JobStatus.DONE:
+        raise JobNotReady(f"The job is {job.status}; it can be made again once it is done.")
+    if not job.mask_key or not job.input_key:
+        raise RenderUnavailable("This photo was made before results could be changed; send it again.")
+    options = options_for(job, changes)
+    if renders_of(job.id) >= settings.max_renders_per_job:
+        raise TooManyRenders(f"This photo has been made again {settings.max_renders_per_job} times already; "
+                             "send it again for more.")
+    if limiter is not None:
+        wait = limiter.hit(Rule("renders", settings.max_renders_per_minute, 60), f"user:{user_id}")
+        if wait:
+            seconds = int(wait) + (wait % 1 > 0)
+            raise TooManyRenders(f"Too many changes at once; try again in {seconds} seconds.", retry_after=seconds)
+    try:
+        photo, mask = storage.get(job.input_key), storage.get(job.mask_key)
+    except FileNotFoundError:
+        raise ResultGone(GONE) from None
+    result = rerender(photo, mask, options, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+    price = settings.price_per_render
+    with db.atomic():
+        billing.lock_user(user_id)  # serialises this person's renders: the count below is exact
+        if renders_of(job.id) >= settings.max_renders_per_job:
+            raise TooManyRenders(f"This photo has been made again {settings.max_renders_per_job} times already.")
+        render = Render.create(job=job.id, user=user_id, options=options.to_json(), price=price)
+        if price:
+            billing.take_credits(user_id, price, EntryKind.RENDER, note=f"render {render.id} of job {job.id}")
+    logger.info("job %s rendered again as %s (render %d, %d credit(s))", job.id, options.mode, render.id, price)
+    name = job.result_filename.rsplit(".", 1)[0]
+    return RenderedFile(result.data, result.content_type, f"{name}.{options.extension}", render.id, price, options)
+
+
+def render_charges_match() -> list[tuple[int, str]]:
+    """(user id, problem) for every user whose render charges differ from their renders' prices."""
+    from peewee import fn
+
+    from core.models import Transaction
+
+    charged = dict(Transaction.select(Transaction.user, fn.SUM(Transaction.amount))
+                   .where(Transaction.kind == EntryKind.RENDER).group_by(Transaction.user).tuples())
+    priced = dict(Render.select(Render.user, fn.SUM(Render.price)).group_by(Render.user).tuples())
+    problems = []
+    for user_id in sorted(set(charged) | set(priced), key=int):
+        if -(charged.get(user_id) or 0) != (priced.get(user_id) or 0):
+            problems.append((int(user_id), f"renders cost {priced.get(user_id) or 0} credits, the ledger took "
+                                           f"{-(charged.get(user_id) or 0)}"))
+    return problems
+
