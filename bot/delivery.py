@@ -22,6 +22,7 @@ from telegram import Bot, InputFile, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.rerender import result_keyboard, where_of
 from bot.services import is_not_modified, with_connection
 from bot.texts import text
 from core import accounts, deliveries, jobs, results
@@ -50,13 +51,16 @@ def retry_seconds(exc: RetryAfter) -> float:
 
 
 async def send_result(bot: Bot, job: JobView, result: results.ResultFile, language: str) -> None:
-    """The result to the chat: a sticker, or a document (so a PNG keeps its transparency)."""
+    """The result to the chat: a sticker, or a document (so a PNG keeps its transparency), with
+    the buttons that make it again otherwise (bot/rerender.py) when its mask is kept."""
     reply = ReplyParameters(job.message_id, allow_sending_without_reply=True) if job.message_id else None
+    keyboard = result_keyboard(where_of(job.id), job.options, language) if job.mask_key else None
     if job.options.mode == "sticker":
-        await bot.send_sticker(job.chat_id, InputFile(result.data, filename=result.filename), reply_parameters=reply)
+        await bot.send_sticker(job.chat_id, InputFile(result.data, filename=result.filename), reply_parameters=reply,
+                               reply_markup=keyboard)
         return
     await bot.send_document(job.chat_id, InputFile(result.data, filename=result.filename),
-                            caption=text(language, "result_caption"), reply_parameters=reply,
+                            caption=text(language, "result_caption"), reply_parameters=reply, reply_markup=keyboard,
                             disable_content_type_detection=True)
 
 

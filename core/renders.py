@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from core import accounts, billing
 from core.db import db
 from core.enums import EntryKind, JobStatus
-from core.errors import JobNotReady, RenderUnavailable, ResultGone, TooManyRenders
+from core.errors import JobNotFound, JobNotReady, RenderUnavailable, ResultGone, TooManyRenders
 from core.jobs import get_job
 from core.models import Render
 from core.options import JobOptions, parse_options
@@ -44,6 +44,18 @@ def options_for(job: JobView, changes: dict) -> JobOptions:
     merged = {"mode": current.mode, "bg_color": current.bg_color, "crop": current.crop, "margin": current.margin,
               "format": current.format, **changes}
     return parse_options(merged)
+
+
+def shown_file(job_id, render_id: int | None, user_id: int) -> tuple[str, JobOptions]:
+    """(job id, options) of the file a person is looking at: a re-render's, or its job's result;
+    JobNotFound when it is not theirs (a forged button cannot reach another's photo)."""
+    if render_id is None:
+        job = get_job(job_id, user_id)
+        return job.id, job.options
+    render = Render.get_or_none((Render.id == render_id) & (Render.user == user_id))
+    if render is None:
+        raise JobNotFound()
+    return str(render.job_id), JobOptions.from_json(render.options)
 
 
 def renders_of(job_id) -> int:

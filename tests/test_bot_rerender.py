@@ -1,0 +1,131 @@
+"""The buttons under a result, through python-telegram-bot's Application and the fake Bot API:
+each makes its file from the kept mask without the model, as a reply; a forged or foreign button
+is refused; after purge they say so and charge nothing; a priced change is charged."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from core import accounts, billing, jobs
+from core.retention import purge_files
+from tests.conftest import make_settings
+from tests.support.bot_harness import running_bot, wait_until
+from tests.support.bot_updates import Person
+from tests.support.images import decode, encode, subject_image
+from worker.engine import load_engine
+from worker.service import start_workers
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_path, tmp_path_factory):
+    return load_engine(make_settings(tmp_path_factory.mktemp("rerender"), rembg_model_path=tiny_model_path))
+
+
+@pytest.fixture
+def model_runs(engine, monkeypatch):
+    """How many times the model has run (the worker's, the only one there is)."""
+    runs = []
+    real = engine.predict_mask
+    monkeypatch.setattr(engine, "predict_mask", lambda image: runs.append(1) or real(image))
+    return runs
+
+
+def bot_with_workers(settings, engine, **overrides):
+    """A bot and the real worker on its queue; a context manager."""
+    class Both:
+        def __enter__(self):
+            self.running = running_bot(settings, **overrides)
+            self.bot = self.running.__enter__()
+            self.stop = threading.Event()
+            self.threads = start_workers(self.bot.settings, self.bot.queue, engine, self.stop,
+                                         storage=self.bot.storage, sweep=False)
+            return self.bot
+
+        def __exit__(self, *exc):
+            self.stop.set()
+            for thread in self.threads:
+                thread.join(10)
+            return self.running.__exit__(*exc)
+
+    return Both()
+
+
+def result_of(bot, person: Person, count: int = 1):
+    """The person sends a photo; the result's sendDocument call once it is delivered, and the job."""
+    bot.send(person.text("/start"))
+    bot.send(person.photo(bot.api.add_file(encode(subject_image((90, 60)), "JPEG"))))
+    job = jobs.list_jobs(accounts.get_user_by_telegram_id(person.id).id).items[0]
+    document = bot.api.wait_for("sendDocument", count, timeout=30)[-1]
+    wait_until(lambda: jobs.get_job(job.id).delivered_at)
+    return document, jobs.get_job(job.id)
+
+
+def data_of(call, label_start: str) -> str:
+    return next(button["callback_data"] for button in call.buttons if button["text"].startswith(label_start))
+
+
+def test_each_button_makes_its_file_as_a_reply_without_running_the_model(sqlite_settings, engine, model_runs):
+    with bot_with_workers(sqlite_settings, engine) as bot:
+        ann = Person(8101)
+        document, job = result_of(bot, ann)
+        assert [button["text"] for button in document.buttons] == [
+            "White background", "Other colour…", "Sticker", "Crop: on"]  # not "Transparent": it is that
+        assert len(model_runs) == 1
+        bot.send(ann.press(data_of(document, "White"), message_id=501))
+        white = bot.api.wait_for("sendDocument", 2)[-1]
+        image = decode(white.files["document"][1])
+        assert image.mode == "RGB" and image.getpixel((0, 0)) == (255, 255, 255)
+        assert '"message_id": 501' in str(white.params["reply_parameters"]).replace("'", '"')
+        assert "Transparent PNG" in [button["text"] for button in white.buttons]
+        bot.send(ann.press(data_of(document, "Sticker")))
+        [sticker] = bot.api.wait_for("sendSticker")
+        assert max(decode(sticker.files["sticker"][1]).size) == 512
+        bot.send(ann.press(data_of(document, "Crop")))
+        cropped = decode(bot.api.wait_for("sendDocument", 3)[-1].files["document"][1])
+        assert cropped.width < 90
+        bot.send(ann.press(data_of(document, "Other colour")))
+        [palette] = bot.api.wait_for("editMessageReplyMarkup")
+        bot.send(ann.press(data_of(palette, "Black")))
+        black = decode(bot.api.wait_for("sendDocument", 4)[-1].files["document"][1])
+        assert black.getpixel((0, 0)) == (0, 0, 0)
+        assert len(model_runs) == 1  # four new files, no second run of the model
+        bot.assert_no_errors()
+
+
+def test_a_forged_or_foreign_button_is_refused(sqlite_settings, engine):
+    with bot_with_workers(sqlite_settings, engine) as bot:
+        ann, bob = Person(8102), Person(8103, first_name="Bob")
+        document, job = result_of(bot, ann)
+        bot.send(bob.text("/start"))
+        bot.send(bob.press(data_of(document, "Sticker")))  # Ann's button, pressed by Bob
+        bot.send(bob.press(f"rs:j{uuid.uuid4().hex}:mode:sticker"))  # no such photo
+        bot.send(bob.press("rs:r1:mode:sticker"))  # nobody's render
+        answers = bot.api.wait_for("answerCallbackQuery", 3)
+        assert [call.params.get("text") for call in answers] == ["That is not one of your photos."] * 3
+        assert not bot.api.calls_to("sendSticker")
+
+
+def test_after_purge_the_buttons_say_so_and_charge_nothing(sqlite_settings, engine):
+    with bot_with_workers(sqlite_settings, engine, price_per_render=1) as bot:
+        ann = Person(8104)
+        document, job = result_of(bot, ann)
+        before = billing.balance(job.user_id).total
+        assert purge_files(bot.storage, timedelta(seconds=-1)) == 1
+        bot.send(ann.press(data_of(document, "Sticker")))
+        [answer] = bot.api.wait_for("answerCallbackQuery")
+        assert "no longer stored" in answer.params["text"] and answer.params["show_alert"] in (True, "true")
+        assert billing.balance(job.user_id).total == before and not bot.api.calls_to("sendSticker")
+
+
+def test_a_change_costs_price_per_render(sqlite_settings, engine):
+    with bot_with_workers(sqlite_settings, engine, price_per_render=1) as bot:
+        ann = Person(8105)
+        document, job = result_of(bot, ann)
+        before = billing.balance(job.user_id).total
+        bot.send(ann.press(data_of(document, "Sticker")))
+        bot.api.wait_for("sendSticker")
+        assert billing.balance(job.user_id).total == before - 1
