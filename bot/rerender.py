@@ -14,9 +14,9 @@ import uuid
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters, Update
 from telegram.error import BadRequest
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
-from bot.services import current_user, is_not_modified, language_of, off_loop, services
+from bot.services import PRIVATE, current_user, is_not_modified, language_of, off_loop, services
 from bot.settings_menu import PALETTE, WHITE, apply_choice
 from bot.texts import EN, text
 from core import renders
@@ -28,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "rs"
 PATTERN = re.compile(rf"^{PREFIX}:(j[0-9a-f]{{32}}|r\d{{1,12}}):"
-                     r"(mode:(png|sticker)|color:[0-9a-f]{6}|crop|colors|back)$")
+                     r"(mode:(png|sticker)|color:[0-9a-f]{6}|crop|colors|back|hex)$")
+HEX = re.compile(r"^\s*#?([0-9a-fA-F]{6})\s*$")
+PENDING_HEX = "rerender_hex"  # user_data: the file whose "send a hex code" was pressed last
 
 
 def _button(label: str, where: str, choice: str) -> InlineKeyboardButton:
@@ -56,21 +58,50 @@ def result_keyboard(where: str, options: JobOptions, language: str) -> InlineKey
 def palette_keyboard(where: str, language: str) -> InlineKeyboardMarkup:
     buttons = [_button(text(language, f"color_{color}"), where, f"color:{color[1:]}") for color in PALETTE]
     rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
-    return InlineKeyboardMarkup([*rows, [_button(text(language, "opt_back"), where, "back")]])
+    return InlineKeyboardMarkup([*rows, [_button(text(language, "opt_hex"), where, "hex"),
+                                         _button(text(language, "opt_back"), where, "back")]])
 
 
 async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A button under a result: a palette, the way back, or the photo made again."""
     query = update.callback_query
-    language = language_of(update)
     match = PATTERN.match(query.data or "")
     where, choice = match.group(1), match.group(2)
+    if choice == "hex":  # the next hex code this person sends colours this file
+        context.user_data[PENDING_HEX] = (where, query.message.chat_id, query.message.message_id)
+        await query.answer()
+        await query.message.reply_text(text(language_of(update), "render_hex_prompt"))
+        return
+    await _render(update, context, where, choice, query.message)
+
+
+async def on_hex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A hex code after "send a hex code": that file on that colour; any other time, the usual hint."""
+    pending = context.user_data.pop(PENDING_HEX, None)
+    if pending is None:
+        await update.effective_message.reply_text(text(language_of(update), "text_hint"))
+        return
+    where, chat_id, message_id = pending
+    color = HEX.match(update.effective_message.text).group(1).lower()
+    await _render(update, context, where, f"color:{color}", _Replied(chat_id, message_id))
+
+
+class _Replied:
+    """The message a result was sent under (what a button press carries), for a typed answer."""
+
+    def __init__(self, chat_id: int, message_id: int):
+        self.chat_id, self.message_id = chat_id, message_id
+
+
+async def _render(update: Update, context: ContextTypes.DEFAULT_TYPE, where: str, choice: str, message) -> None:
+    query = update.callback_query
+    language = language_of(update)
     user = await current_user(update, context)
     job_id = None if where.startswith("r") else str(uuid.UUID(where[1:]))
     render_id = int(where[1:]) if where.startswith("r") else None
     try:
         job_id, shown = await off_loop(renders.shown_file, job_id, render_id, user.id)
-        if choice in ("colors", "back"):
+        if choice in ("colors", "back") and query is not None:
             await query.answer()
             keyboard = (palette_keyboard(where, language) if choice == "colors"
                         else result_keyboard(where, shown, language))
@@ -82,10 +113,15 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                   storage=svc.storage, limiter=Limiter())
     except CutoutError as exc:
         key = f"render_{exc.code}"
-        await query.answer(text(language, key) if key in EN else exc.message, show_alert=True)
+        said = text(language, key) if key in EN else exc.message
+        if query is not None:
+            await query.answer(said, show_alert=True)
+        else:
+            await update.effective_message.reply_text(said)
         return
-    await query.answer()
-    await send_rendered(context, query.message, rendered, language)
+    if query is not None:
+        await query.answer()
+    await send_rendered(context, message, rendered, language)
 
 
 def _as_changes(options: JobOptions) -> dict:
@@ -116,3 +152,4 @@ async def _set_keyboard(query, keyboard: InlineKeyboardMarkup) -> None:
 
 def register(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(on_press, pattern=PATTERN))
+    application.add_handler(MessageHandler(PRIVATE & filters.Regex(HEX), on_hex))

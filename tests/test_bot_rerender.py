@@ -129,3 +129,19 @@ def test_a_change_costs_price_per_render(sqlite_settings, engine):
         bot.send(ann.press(data_of(document, "Sticker")))
         bot.api.wait_for("sendSticker")
         assert billing.balance(job.user_id).total == before - 1
+
+
+def test_a_hex_code_sent_after_the_button_colours_that_photo(sqlite_settings, engine):
+    with bot_with_workers(sqlite_settings, engine) as bot:
+        ann = Person(8106)
+        document, job = result_of(bot, ann)
+        bot.send(ann.text("#123456"))  # no button pressed: just the usual hint
+        assert bot.api.sent_texts()[-1].startswith("Send me a photo")
+        bot.send(ann.press(data_of(document, "Other colour")))
+        [palette] = bot.api.wait_for("editMessageReplyMarkup")
+        bot.send(ann.press(data_of(palette, "Send a hex code")))
+        assert bot.api.sent_texts()[-1] == "Send the colour as a hex code, like #1e88e5."
+        bot.send(ann.text("#1E88E5"))
+        coloured = decode(bot.api.wait_for("sendDocument", 2)[-1].files["document"][1])
+        assert coloured.getpixel((0, 0)) == (30, 136, 229)
+        bot.assert_no_errors()
