@@ -157,6 +157,28 @@ def test_user_uploads_a_photo_watches_it_finish_and_downloads_the_cutout(server,
     assert jobs.list_jobs(user.id).items[0].status == "done"
 
 
+def test_a_done_photo_is_made_again_white_or_as_a_sticker_from_the_page(server, page, worker_threads, tmp_path):
+    email_user("again@example.com", credits=3)
+    photo = tmp_path / "box.png"
+    photo.write_bytes(encode(subject_image((120, 80))))
+    sign_in(page, server, "again@example.com")
+    page.wait_for_url(server.url + "/")
+    page.set_input_files("#upload-form input[name=image]", str(photo))
+    page.click("#upload-form button[type=submit]")
+    row = page.locator("#history tbody tr").first
+    row.locator(".badge.done").wait_for()
+    with page.expect_download() as white_info:
+        row.locator("button.rerender:has-text('White')").click()
+    white = Image.open(io.BytesIO(Path(white_info.value.path()).read_bytes()))
+    assert white_info.value.suggested_filename == "box-cutout.png"
+    assert white.mode == "RGB" and white.getpixel((2, 2)) == (255, 255, 255)
+    with page.expect_download() as sticker_info:
+        row.locator("button.rerender:has-text('Sticker')").click()
+    sticker = Image.open(io.BytesIO(Path(sticker_info.value.path()).read_bytes()))
+    assert sticker.format == "WEBP" and max(sticker.size) == 512
+    page.wait_for_selector("#upload-status:has-text('Done: box-cutout.webp')")
+
+
 def test_one_time_link_from_the_bot_signs_in_once(server, page):
     user = email_user("telegram@example.com")
     token = tokens.issue_login_link(user.id, server.panel.settings).rsplit("#", 1)[1]

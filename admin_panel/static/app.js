@@ -44,7 +44,50 @@
       link.textContent = "Download";
       link.setAttribute("download", "");
       download.appendChild(link);
+      addChanges(row);
     }
+  }
+
+  // The same photo made again from its kept mask (POST /api/v1/jobs/<id>/render): no model run.
+  var CHANGES = [["White", { mode: "color", bg_color: "#ffffff" }], ["Sticker", { mode: "sticker" }],
+                 ["Cropped", { crop: true }], ["Transparent", { mode: "png", crop: false }]];
+
+  function addChanges(row) {
+    var cell = row.querySelector(".download");
+    CHANGES.forEach(function (change) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "rerender";
+      button.textContent = change[0];
+      button.addEventListener("click", function () { rerender(row.dataset.job, change[1]); });
+      cell.appendChild(document.createTextNode(" "));
+      cell.appendChild(button);
+    });
+  }
+
+  function rerender(jobId, changes) {
+    statusLine.textContent = "Making it again…";
+    fetch("/api/v1/jobs/" + jobId + "/render?download=1", {
+      method: "POST", credentials: "same-origin", body: JSON.stringify(changes),
+      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" }
+    }).then(function (response) {
+      if (!response.ok) {
+        return response.json().catch(function () { return {}; }).then(function (body) {
+          throw new Error(body.message || ("HTTP " + response.status));
+        });
+      }
+      var name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+      return response.blob().then(function (blob) {
+        var link = document.createElement("a");
+        link.href = URL.createObjectURL(blob);
+        link.download = name ? name[1] : "cutout";
+        document.body.appendChild(link);
+        link.click();
+        link.remove();
+        statusLine.textContent = "Done: " + link.download;
+        refreshBalance();
+      });
+    }).catch(function (error) { statusLine.textContent = error.message; });
   }
 
   function refreshBalance() {
@@ -105,5 +148,6 @@
 
   tbody.querySelectorAll("tr[data-job]").forEach(function (row) {
     if (!FINISHED[row.dataset.status]) watch(row);
+    else if (row.dataset.status === "done") addChanges(row);
   });
 })();
