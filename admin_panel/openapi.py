@@ -84,6 +84,7 @@ SCHEMAS = {
         "source": {"type": "string"}, "options": _ref("JobOptions"), "attempts": {"type": "integer"},
         "error": _nullable("string"), "input_name": _nullable("string"), "width": _nullable("integer"),
         "height": _nullable("integer"), "content_type": _nullable("string"), "result_url": _nullable("string"),
+        "render_url": _nullable("string"), "model": _nullable("string"),
         "created_at": {"type": "string", "format": "date-time"},
         "started_at": _nullable("string", format="date-time"), "finished_at": _nullable("string", format="date-time")}},
     "JobAccepted": {"type": "object", "required": ["id", "status", "price"], "properties": {

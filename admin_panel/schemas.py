@@ -51,6 +51,10 @@ def job_json(job: JobView) -> dict:
         "height": job.height,
         "content_type": job.output_content_type,
         "result_url": url_for("api.job_result", job_id=job.id) if job.status == JobStatus.DONE else None,
+        # Made again with other options by POST render_url: only a done job whose mask is kept.
+        "render_url": (url_for("api.render_job", job_id=job.id)
+                       if job.status == JobStatus.DONE and job.mask_key else None),
+        "model": job.model,
         "created_at": _time(job.created_at),
         "started_at": _time(job.started_at),
         "finished_at": _time(job.finished_at),

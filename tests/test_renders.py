@@ -150,3 +150,11 @@ def test_concurrent_priced_renders_never_overdraw_on_postgresql(pg_settings, eng
     made = [outcome for outcome in outcomes if isinstance(outcome, renders.RenderedFile)]
     assert len(made) == 3 and billing.balance(user.id).total == 0
     assert Render.select().count() == 3 and check_ledger() == []
+
+
+def test_a_job_says_whether_it_can_be_made_again_and_by_which_model(done, sqlite_settings):
+    panel, user, job = done
+    shown = panel.client.get(f"/api/v1/jobs/{job.id}", headers=panel.auth(user)).get_json()
+    assert shown["render_url"] == f"/api/v1/jobs/{job.id}/render" and shown["model"] == "tiny"
+    old = panel.finish(panel.job(user).id)  # no mask kept
+    assert panel.client.get(f"/api/v1/jobs/{old.id}", headers=panel.auth(user)).get_json()["render_url"] is None

@@ -44,7 +44,7 @@
       link.textContent = "Download";
       link.setAttribute("download", "");
       download.appendChild(link);
-      addChanges(row);
+      if (job.render_url) addChanges(row);
     }
   }
 
@@ -148,6 +148,6 @@
 
   tbody.querySelectorAll("tr[data-job]").forEach(function (row) {
     if (!FINISHED[row.dataset.status]) watch(row);
-    else if (row.dataset.status === "done") addChanges(row);
+    else if (row.dataset.renderable) addChanges(row);
   });
 })();
