@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 _created: list[str] = []
@@ -25,8 +26,9 @@ def prepare() -> str:
         base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
         path = os.path.join(base, f"cutout-panel-metrics-{os.getpid()}")
         _created.append(path)
-    shutil.rmtree(path, ignore_errors=True)  # counters of an earlier run would be summed in
     os.makedirs(path, exist_ok=True)
+    for stale in Path(path).glob("*.db"):  # counters of an earlier run would be summed in
+        stale.unlink(missing_ok=True)
     os.environ[VARIABLE] = path
     return path
 

@@ -13,7 +13,7 @@ import re
 import uuid
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters, Update
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.services import PRIVATE, current_user, is_not_modified, language_of, off_loop, services
@@ -119,9 +119,19 @@ async def _render(update: Update, context: ContextTypes.DEFAULT_TYPE, where: str
         else:
             await update.effective_message.reply_text(said)
         return
+    try:
+        await send_rendered(context, message, rendered, language)
+    except TelegramError as exc:  # the file never reached the person: their credits go back
+        logger.warning("render %d not sent (%s); refunded", rendered.render_id, exc)
+        await off_loop(renders.refund_render, rendered.render_id)
+        said = text(language, "render_not_sent")
+        if query is not None:
+            await query.answer(said, show_alert=True)
+        else:
+            await update.effective_message.reply_text(said)
+        return
     if query is not None:
         await query.answer()
-    await send_rendered(context, message, rendered, language)
 
 
 def _as_changes(options: JobOptions) -> dict:

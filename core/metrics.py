@@ -40,9 +40,11 @@ WORKER_STAGE = Histogram("cutout_worker_stage_seconds", "Time per stage of one j
                          "upload (write the result).", ["stage"], buckets=STAGE_BUCKETS)
 WORKER_QUEUE_WAIT = Histogram("cutout_worker_queue_wait_seconds", "From a job's creation to the start of the "
                               "attempt that finished it.", buckets=WAIT_BUCKETS)
+# livesum: under gunicorn's multiprocess mode (the panel) a dead process's value is dropped, not kept.
 WORKER_INFERENCE_THREADS = Gauge("cutout_worker_inference_threads", "onnxruntime's intra-op threads of the "
-                                 "worker's model.")
-WORKER_IN_HAND = Gauge("cutout_worker_jobs_in_hand", "Jobs the worker is processing right now.")
+                                 "worker's model.", multiprocess_mode="livesum")
+WORKER_IN_HAND = Gauge("cutout_worker_jobs_in_hand", "Jobs the worker is processing right now.",
+                       multiprocess_mode="livesum")
 
 # --- the bot ---
 BOT_UPDATES = Counter("cutout_bot_updates", "Telegram updates received, by kind.", ["kind"])

@@ -199,6 +199,7 @@ class Render(BaseModel):
     options = TextField()  # JSON, core.options.JobOptions
     price = IntegerField()
     created_at = DateTimeField(default=utcnow, index=True)
+    refunded_at = DateTimeField(null=True)  # its file never reached the person: the price went back
 
     class Meta:
         table_name = "renders"

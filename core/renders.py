@@ -12,9 +12,16 @@ from dataclasses import dataclass
 from core import accounts, billing
 from core.db import db
 from core.enums import EntryKind, JobStatus
-from core.errors import JobNotFound, JobNotReady, RenderUnavailable, ResultGone, TooManyRenders
+from core.errors import (
+    InsufficientCredits,
+    JobNotFound,
+    JobNotReady,
+    RenderUnavailable,
+    ResultGone,
+    TooManyRenders,
+)
 from core.jobs import get_job
-from core.models import Render
+from core.models import Render, Transaction, utcnow
 from core.options import JobOptions, parse_options
 from core.ratelimit import Limiter, Rule
 from core.render import rerender
@@ -82,12 +89,14 @@ def render_job(job_id, user_id: int, changes: dict, *, settings, storage: Store,
         if wait:
             seconds = int(wait) + (wait % 1 > 0)
             raise TooManyRenders(f"Too many changes at once; try again in {seconds} seconds.", retry_after=seconds)
+    price = settings.price_per_render
+    if price and billing.balance(user_id).total < price:  # before any decoding: no free CPU for the broke
+        raise InsufficientCredits(f"A change costs {price} credit(s); you have {billing.balance(user_id).total}.")
     try:
         photo, mask = storage.get(job.input_key), storage.get(job.mask_key)
     except FileNotFoundError:
         raise ResultGone(GONE) from None
     result = rerender(photo, mask, options, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
-    price = settings.price_per_render
     with db.atomic():
         billing.lock_user(user_id)  # serialises this person's renders: the count below is exact
         if renders_of(job.id) >= settings.max_renders_per_job:
@@ -100,15 +109,34 @@ def render_job(job_id, user_id: int, changes: dict, *, settings, storage: Store,
     return RenderedFile(result.data, result.content_type, f"{name}.{options.extension}", render.id, price, options)
 
 
+def refund_render(render_id: int) -> bool:
+    """Give a render's price back once (its file never reached the person); False if there was
+    nothing to give back or it was given already."""
+    with db.atomic():
+        render = Render.get_or_none(Render.id == render_id)
+        if render is None:
+            return False
+        billing.lock_user(render.user_id)
+        first = Render.update(refunded_at=utcnow()).where(Render.id == render_id, Render.refunded_at.is_null())
+        if first.execute() == 0:
+            return False
+        note = f"render {render.id} of job {render.job_id}"
+        for charge in Transaction.select().where(Transaction.kind == EntryKind.RENDER, Transaction.note == note,
+                                                 Transaction.amount < 0):
+            billing.move_credits(render.user_id, charge.bucket, -charge.amount, EntryKind.RENDER,
+                                 note=f"{note}: not delivered, refunded")
+    logger.info("render %d refunded", render_id)
+    return True
+
+
 def render_charges_match() -> list[tuple[int, str]]:
     """(user id, problem) for every user whose render charges differ from their renders' prices."""
     from peewee import fn
 
-    from core.models import Transaction
-
     charged = dict(Transaction.select(Transaction.user, fn.SUM(Transaction.amount))
                    .where(Transaction.kind == EntryKind.RENDER).group_by(Transaction.user).tuples())
-    priced = dict(Render.select(Render.user, fn.SUM(Render.price)).group_by(Render.user).tuples())
+    priced = dict(Render.select(Render.user, fn.SUM(Render.price)).where(Render.refunded_at.is_null())
+                  .group_by(Render.user).tuples())
     problems = []
     for user_id in sorted(set(charged) | set(priced), key=int):
         if -(charged.get(user_id) or 0) != (priced.get(user_id) or 0):

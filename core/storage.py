@@ -33,7 +33,7 @@ def _hex(job_id) -> str:
 
 
 def check_key(key: str) -> str:
-    if not _KEY.match(key):
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise ValueError(f"not a storage key: {key!r}")
     return key
 
@@ -131,7 +131,7 @@ class DirectoryStore(Store):
             if job_dir.is_dir():
                 for file in job_dir.iterdir():
                     key = f"{job_dir.name}/{file.name}"
-                    if _KEY.match(key) and file.is_file():
+                    if _KEY.fullmatch(key) and file.is_file():
                         yield key
 
 

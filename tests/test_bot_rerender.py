@@ -145,3 +145,19 @@ def test_a_hex_code_sent_after_the_button_colours_that_photo(sqlite_settings, en
         coloured = decode(bot.api.wait_for("sendDocument", 2)[-1].files["document"][1])
         assert coloured.getpixel((0, 0)) == (30, 136, 229)
         bot.assert_no_errors()
+
+
+def test_a_file_telegram_refuses_to_take_is_not_charged(sqlite_settings, engine):
+    from core.audit import check_ledger
+    from core.models import Render
+
+    with bot_with_workers(sqlite_settings, engine, price_per_render=1) as bot:
+        ann = Person(8107)
+        document, job = result_of(bot, ann)
+        before = billing.balance(job.user_id).total
+        bot.api.fail_next("sendSticker", 400, "Bad Request: wrong file")
+        bot.send(ann.press(data_of(document, "Sticker")))
+        [answer] = bot.api.wait_for("answerCallbackQuery")
+        assert answer.params["text"] == "I could not send that file; nothing was charged. Try again."
+        assert billing.balance(job.user_id).total == before
+        assert Render.get().refunded_at is not None and check_ledger() == []

@@ -53,7 +53,8 @@ def test_a_missing_key_is_file_not_found_and_delete_is_idempotent(storage):
         storage.get(KEY)
 
 
-@pytest.mark.parametrize("key", ["../etc/passwd", "0f/input", "0f" * 16 + "/../x", "0F" * 16 + "/input", ""])
+@pytest.mark.parametrize("key", ["../etc/passwd", "0f/input", "0f" * 16 + "/../x", "0F" * 16 + "/input", "",
+                                 "0f" * 16 + "/input\n"])
 def test_keys_are_made_by_the_server_never_by_a_client(storage, key):
     for call in (lambda: storage.put(key, b"x"), lambda: storage.get(key), lambda: storage.delete(key)):
         with pytest.raises(ValueError, match="not a storage key"):

@@ -33,6 +33,7 @@ def apply(database, migrator) -> None:
         options = TextField()
         price = IntegerField()
         created_at = DateTimeField(default=utcnow, index=True)
+        refunded_at = DateTimeField(null=True)
 
         class Meta:
             table_name = "renders"
