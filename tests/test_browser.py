@@ -135,16 +135,22 @@ def worker_threads(server, tiny_model_path):
         thread.join(timeout=10)
 
 
-def test_user_uploads_a_photo_watches_it_finish_and_downloads_the_cutout(server, page, worker_threads, tmp_path):
-    user = email_user("maker@example.com", credits=3)
-    photo = tmp_path / "red-box.png"
+def upload_until_done(page, server: Server, email: str, photo: Path):
+    """Sign in as `email`, upload `photo` (a 120x80 subject) and wait until its row says done
+    (the page polls the API; no reload); the row."""
     photo.write_bytes(encode(subject_image((120, 80))))
-    sign_in(page, server, "maker@example.com")
+    sign_in(page, server, email)
     page.wait_for_url(server.url + "/")
     page.set_input_files("#upload-form input[name=image]", str(photo))
     page.click("#upload-form button[type=submit]")
     row = page.locator("#history tbody tr").first
-    row.locator(".badge.done").wait_for()  # the page polled the API; no reload
+    row.locator(".badge.done").wait_for()
+    return row
+
+
+def test_user_uploads_a_photo_watches_it_finish_and_downloads_the_cutout(server, page, worker_threads, tmp_path):
+    user = email_user("maker@example.com", credits=3)
+    row = upload_until_done(page, server, "maker@example.com", tmp_path / "red-box.png")
     assert "red-box.png" in row.inner_text()
     page.wait_for_selector("#balance-total:text-is('2')")
     with page.expect_download() as download_info:
@@ -159,14 +165,7 @@ def test_user_uploads_a_photo_watches_it_finish_and_downloads_the_cutout(server,
 
 def test_a_done_photo_is_made_again_white_or_as_a_sticker_from_the_page(server, page, worker_threads, tmp_path):
     email_user("again@example.com", credits=3)
-    photo = tmp_path / "box.png"
-    photo.write_bytes(encode(subject_image((120, 80))))
-    sign_in(page, server, "again@example.com")
-    page.wait_for_url(server.url + "/")
-    page.set_input_files("#upload-form input[name=image]", str(photo))
-    page.click("#upload-form button[type=submit]")
-    row = page.locator("#history tbody tr").first
-    row.locator(".badge.done").wait_for()
+    row = upload_until_done(page, server, "again@example.com", tmp_path / "box.png")
     with page.expect_download() as white_info:
         row.locator("button.rerender:has-text('White')").click()
     white = Image.open(io.BytesIO(Path(white_info.value.path()).read_bytes()))
