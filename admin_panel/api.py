@@ -199,8 +199,8 @@ def render_job(job_id: str):
     rendered = renders.render_job(job_id, _user_id(), changes, settings=svc.settings, storage=svc.storage,
                                   limiter=svc.limiter)
     response = Response(rendered.data, mimetype=rendered.content_type)
-    response.headers["Content-Disposition"] = results.attachment(rendered.filename).replace(
-        "attachment", "inline" if not request.args.get("download") else "attachment", 1)
+    response.headers["Content-Disposition"] = results.attachment(
+        rendered.filename, "attachment" if request.args.get("download") else "inline")
     response.headers["X-Render-Id"] = str(rendered.render_id)
     response.headers["X-Credits-Charged"] = str(rendered.price)
     return response

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from dataclasses import asdict
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ReplyParameters, Update
 from telegram.error import BadRequest, TelegramError
@@ -109,7 +110,7 @@ async def _render(update: Update, context: ContextTypes.DEFAULT_TYPE, where: str
             return
         wanted = apply_choice(shown, choice)
         svc = services(context)
-        rendered = await off_loop(renders.render_job, job_id, user.id, _as_changes(wanted), settings=svc.settings,
+        rendered = await off_loop(renders.render_job, job_id, user.id, asdict(wanted), settings=svc.settings,
                                   storage=svc.storage, limiter=Limiter())
     except CutoutError as exc:
         key = f"render_{exc.code}"
@@ -132,11 +133,6 @@ async def _render(update: Update, context: ContextTypes.DEFAULT_TYPE, where: str
         return
     if query is not None:
         await query.answer()
-
-
-def _as_changes(options: JobOptions) -> dict:
-    return {"mode": options.mode, "bg_color": options.bg_color, "crop": options.crop, "margin": options.margin,
-            "format": options.format}
 
 
 async def send_rendered(context: ContextTypes.DEFAULT_TYPE, message, rendered: renders.RenderedFile,

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from core import payments, renders
-from core.enums import FINISHED, Bucket, EntryStatus, JobStatus
-from core.models import Job, Transaction, User
+from peewee import fn
+
+from core import payments
+from core.enums import FINISHED, Bucket, EntryKind, EntryStatus, JobStatus
+from core.models import Job, Render, Transaction, User
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ def check_ledger() -> list[Problem]:
                                                  f"{sums[(user.id, bucket)]}"))
     problems.extend(_job_problems())
     problems.extend(Problem(user_id, message) for user_id, message in payments.refund_excesses())
-    problems.extend(Problem(user_id, message) for user_id, message in renders.render_charges_match())
+    problems.extend(Problem(user_id, message) for user_id, message in _render_problems())
     return problems
 
 
@@ -59,3 +61,18 @@ def _job_problems() -> list[Problem]:
         if pending[job_id] and job.status in FINISHED:
             problems.append(Problem(job.user_id, f"job {job_id} is {job.status} but its charge is still pending"))
     return problems
+
+
+def _render_problems() -> list[tuple[int, str]]:
+    """(user id, problem) for every user whose render charges differ from their renders' prices."""
+    charged = dict(Transaction.select(Transaction.user, fn.SUM(Transaction.amount))
+                   .where(Transaction.kind == EntryKind.RENDER).group_by(Transaction.user).tuples())
+    priced = dict(Render.select(Render.user, fn.SUM(Render.price)).where(Render.refunded_at.is_null())
+                  .group_by(Render.user).tuples())
+    problems = []
+    for user_id in sorted(set(charged) | set(priced), key=int):
+        if -(charged.get(user_id) or 0) != (priced.get(user_id) or 0):
+            problems.append((int(user_id), f"renders cost {priced.get(user_id) or 0} credits, the ledger took "
+                                           f"{-(charged.get(user_id) or 0)}"))
+    return problems
+

@@ -124,13 +124,11 @@ def _purge(args, settings) -> int:
 
 
 def _storage_check(args, settings) -> int:
+    store, started = open_storage(settings), time.monotonic()  # STORAGE_URL was checked with the settings
     try:
-        store = open_storage(settings)
-        started = time.monotonic()
         size = check_store(store)
-    except Exception as exc:
-        where = storage_location(settings)
-        print(f"storage FAILED ({where}): {store.explain(exc) if 'store' in locals() else exc}")
+    except Exception as exc:  # the operator gets the cause in one line, whatever it is
+        print(f"storage FAILED ({storage_location(settings)}): {store.explain(exc)}")
         return 1
     print(f"storage OK: {store!r}: wrote, read and deleted {size} bytes in {time.monotonic() - started:.2f} s")
     return 0

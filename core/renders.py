@@ -7,7 +7,8 @@ MAX_RENDERS_PER_MINUTE per person; a purged photo cannot be rendered, and is nev
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass
 
 from core import accounts, billing
 from core.db import db
@@ -47,10 +48,7 @@ class RenderedFile:
 
 def options_for(job: JobView, changes: dict) -> JobOptions:
     """The job's options with `changes` (the front end's names and values) applied; InvalidOptions."""
-    current = job.options
-    merged = {"mode": current.mode, "bg_color": current.bg_color, "crop": current.crop, "margin": current.margin,
-              "format": current.format, **changes}
-    return parse_options(merged)
+    return parse_options({**asdict(job.options), **changes})
 
 
 def shown_file(job_id, render_id: int | None, user_id: int) -> tuple[str, JobOptions]:
@@ -87,11 +85,12 @@ def render_job(job_id, user_id: int, changes: dict, *, settings, storage: Store,
     if limiter is not None:
         wait = limiter.hit(Rule("renders", settings.max_renders_per_minute, 60), f"user:{user_id}")
         if wait:
-            seconds = int(wait) + (wait % 1 > 0)
+            seconds = math.ceil(wait)
             raise TooManyRenders(f"Too many changes at once; try again in {seconds} seconds.", retry_after=seconds)
     price = settings.price_per_render
-    if price and billing.balance(user_id).total < price:  # before any decoding: no free CPU for the broke
-        raise InsufficientCredits(f"A change costs {price} credit(s); you have {billing.balance(user_id).total}.")
+    held = billing.balance(user_id).total if price else 0
+    if held < price:  # before any decoding: no free CPU without credits
+        raise InsufficientCredits(f"A change costs {price} credit(s); you have {held}.")
     try:
         photo, mask = storage.get(job.input_key), storage.get(job.mask_key)
     except FileNotFoundError:
@@ -127,20 +126,3 @@ def refund_render(render_id: int) -> bool:
                                  note=f"{note}: not delivered, refunded")
     logger.info("render %d refunded", render_id)
     return True
-
-
-def render_charges_match() -> list[tuple[int, str]]:
-    """(user id, problem) for every user whose render charges differ from their renders' prices."""
-    from peewee import fn
-
-    charged = dict(Transaction.select(Transaction.user, fn.SUM(Transaction.amount))
-                   .where(Transaction.kind == EntryKind.RENDER).group_by(Transaction.user).tuples())
-    priced = dict(Render.select(Render.user, fn.SUM(Render.price)).where(Render.refunded_at.is_null())
-                  .group_by(Render.user).tuples())
-    problems = []
-    for user_id in sorted(set(charged) | set(priced), key=int):
-        if -(charged.get(user_id) or 0) != (priced.get(user_id) or 0):
-            problems.append((int(user_id), f"renders cost {priced.get(user_id) or 0} credits, the ledger took "
-                                           f"{-(charged.get(user_id) or 0)}"))
-    return problems
-

@@ -42,12 +42,13 @@ def result_url(job_id, storage: Store, user_id: int | None = None, *, seconds: i
                        disposition=attachment(job.result_filename) if download else None)
 
 
-def attachment(filename: str) -> str:
-    """A Content-Disposition for a download; a name beyond ASCII goes in RFC 6266's filename*."""
+def attachment(filename: str, kind: str = "attachment") -> str:
+    """A Content-Disposition (a download, or `kind` "inline"); a name beyond ASCII goes in RFC
+    6266's filename*."""
     if filename.isascii():
-        return f'attachment; filename="{filename}"'
+        return f'{kind}; filename="{filename}"'
     fallback = filename.encode("ascii", "replace").decode().replace("?", "_")
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
 
 
 GONE = "The result's file is no longer kept."
