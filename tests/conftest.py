@@ -264,6 +264,15 @@ def engine(tiny_model_path, tmp_path_factory):
 
 
 @pytest.fixture
+def model_runs(engine, monkeypatch):
+    """How many times the model has run (the engine's, which the tests' workers share)."""
+    runs = []
+    real = engine.predict_mask
+    monkeypatch.setattr(engine, "predict_mask", lambda image: runs.append(1) or real(image))
+    return runs
+
+
+@pytest.fixture
 def spawn(settings, tiny_model_path, tmp_path):
     """spawn(**env) starts `python -m worker` on the test's `settings` (a module gives them the broker
     and PostgreSQL); any still running at the end are killed."""

@@ -4,68 +4,14 @@ is refused; after purge they say so and charge nothing; a priced change is charg
 
 from __future__ import annotations
 
-import threading
 import uuid
 from datetime import timedelta
 
-import pytest
-
-from core import accounts, billing, jobs
+from core import billing
 from core.retention import purge_files
-from tests.conftest import make_settings
-from tests.support.bot_harness import running_bot, wait_until
 from tests.support.bot_updates import Person
-from tests.support.images import decode, encode, subject_image
-from worker.engine import load_engine
-from worker.service import start_workers
-
-
-@pytest.fixture(scope="module")
-def engine(tiny_model_path, tmp_path_factory):
-    return load_engine(make_settings(tmp_path_factory.mktemp("rerender"), rembg_model_path=tiny_model_path))
-
-
-@pytest.fixture
-def model_runs(engine, monkeypatch):
-    """How many times the model has run (the worker's, the only one there is)."""
-    runs = []
-    real = engine.predict_mask
-    monkeypatch.setattr(engine, "predict_mask", lambda image: runs.append(1) or real(image))
-    return runs
-
-
-def bot_with_workers(settings, engine, **overrides):
-    """A bot and the real worker on its queue; a context manager."""
-    class Both:
-        def __enter__(self):
-            self.running = running_bot(settings, **overrides)
-            self.bot = self.running.__enter__()
-            self.stop = threading.Event()
-            self.threads = start_workers(self.bot.settings, self.bot.queue, engine, self.stop,
-                                         storage=self.bot.storage, sweep=False)
-            return self.bot
-
-        def __exit__(self, *exc):
-            self.stop.set()
-            for thread in self.threads:
-                thread.join(10)
-            return self.running.__exit__(*exc)
-
-    return Both()
-
-
-def result_of(bot, person: Person, count: int = 1):
-    """The person sends a photo; the result's sendDocument call once it is delivered, and the job."""
-    bot.send(person.text("/start"))
-    bot.send(person.photo(bot.api.add_file(encode(subject_image((90, 60)), "JPEG"))))
-    job = jobs.list_jobs(accounts.get_user_by_telegram_id(person.id).id).items[0]
-    document = bot.api.wait_for("sendDocument", count, timeout=30)[-1]
-    wait_until(lambda: jobs.get_job(job.id).delivered_at)
-    return document, jobs.get_job(job.id)
-
-
-def data_of(call, label_start: str) -> str:
-    return next(button["callback_data"] for button in call.buttons if button["text"].startswith(label_start))
+from tests.support.bot_workers import bot_with_workers, data_of, result_of
+from tests.support.images import decode
 
 
 def test_each_button_makes_its_file_as_a_reply_without_running_the_model(sqlite_settings, engine, model_runs):

@@ -25,7 +25,7 @@ def webhook(sqlite_settings):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with BotHarness(dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN)) as harness:
+    with BotHarness(dataclasses.replace(sqlite_settings, telegram_bot_token=TOKEN), start=False) as harness:
         async def listen():
             server = tornado.httpserver.HTTPServer(make_webhook_app(harness.app, SECRET, "/hook"))
             server.listen(port, address="127.0.0.1")

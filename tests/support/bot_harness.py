@@ -28,8 +28,10 @@ from tests.support.fake_bot_api import TOKEN, FakeBotApi
 class BotHarness:
     """One bot: build, initialize, post_init (menus, result listener) on enter; all stopped on exit."""
 
-    def __init__(self, settings: Settings, *, queue: JobQueue | None = None, api: FakeBotApi | None = None):
+    def __init__(self, settings: Settings, *, queue: JobQueue | None = None, api: FakeBotApi | None = None,
+                 start: bool = True):
         self.settings = settings
+        self.start = start  # False: updates put in app.update_queue stay there (the webhook's tests look)
         self.api = api or FakeBotApi(settings.telegram_bot_token)
         self.queue = queue or MemoryQueue(settings)
         self.storage = open_storage(settings)
@@ -45,11 +47,15 @@ class BotHarness:
     def __enter__(self) -> BotHarness:
         self._thread.start()
         self.run(self.app.initialize())
+        if self.start:  # updates still come through send(); stop() awaits the bot's own tasks
+            self.run(self.app.start())
         self.run(self.app.post_init(self.app))
         return self
 
     def __exit__(self, *exc) -> None:
         try:
+            if self.start:
+                self.run(self.app.stop())
             self.run(self.app.post_stop(self.app))
             self.run(self.app.shutdown())
             self.run(self.app.post_shutdown(self.app))
