@@ -170,6 +170,18 @@ class TooManyRenders(CutoutError):
         self.retry_after = retry_after
 
 
+class NotASticker(CutoutError):
+    """Only a sticker result can go into a sticker set."""
+
+    code = "not_a_sticker"
+
+
+class StickerNotFound(CutoutError):
+    """No such sticker of this person's in a set (never added, or taken out already)."""
+
+    code = "sticker_not_found"
+
+
 class InvalidJobState(CutoutError):
     """The job is not in a state that allows this."""
 

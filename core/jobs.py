@@ -40,17 +40,18 @@ WAIT_INTERVALS = {JobStatus.QUEUED: 0.25, JobStatus.PROCESSING: 0.02}
 def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, settings: Settings,
                storage: Store, source: str = JobSource.API, chat_id: int | None = None,
                message_id: int | None = None, input_name: str | None = None,
-               idempotency_key: str | None = None) -> JobView:
+               idempotency_key: str | None = None, album_id: int | None = None) -> JobView:
     """Check the image, store it, and in ONE transaction reserve the price and create the job;
-    TooManyJobs past MAX_JOBS_IN_FLIGHT queued or processing jobs, whichever front end asks.
-    A chat message makes one job (DuplicateSubmission for its repeat); a request repeating an
-    Idempotency-Key returns its first job and charges nothing (core.idempotency)."""
+    TooManyJobs past MAX_JOBS_IN_FLIGHT queued or processing requests, whichever front end asks
+    (an album's photos are one request). A chat message makes one job (DuplicateSubmission for
+    its repeat); a request repeating an Idempotency-Key returns its first job and charges nothing
+    (core.idempotency)."""
     return _create(user_id, data, options, settings, storage, source, chat_id, message_id, input_name,
-                   idempotency_key)[0]
+                   idempotency_key, album_id)[0]
 
 
 def _create(user_id, data, options, settings, storage, source, chat_id, message_id, input_name,
-            idempotency_key) -> tuple[JobView, bool]:
+            idempotency_key, album_id=None) -> tuple[JobView, bool]:
     """create_job's work; (job, created): False when an earlier request's job answers."""
     require_active(user_id)
     options = options if isinstance(options, JobOptions) else parse_options(options)
@@ -72,12 +73,10 @@ def _create(user_id, data, options, settings, storage, source, chat_id, message_
             job = Job.create(id=job_id, user=user_id, source=source, chat_id=chat_id, message_id=message_id,
                              options=options.to_json(), price=settings.price_per_image, input_key=key,
                              input_name=(input_name or "")[:255] or None, input_bytes=len(data),
-                             width=info.width, height=info.height)
+                             width=info.width, height=info.height, album=album_id)
             billing.take_credits(user_id, settings.price_per_image, EntryKind.CHARGE, job=job.id,
                                  status=EntryStatus.PENDING)
-            limit = settings.max_jobs_in_flight
-            if Job.in_flight(user_id).count() > limit:
-                raise TooManyJobs(f"You already have {limit} photos in progress; wait for one to finish.")
+            _check_in_flight(user_id, settings, album_id, counted=True)
             if print_:
                 idempotency.remember(user_id, idempotency_key, print_, job.id)
     except IntegrityError:  # the unique indexes: a twin committed first (another user's lock)
@@ -110,9 +109,19 @@ def check_can_submit(user_id: int, settings: Settings) -> None:
     user = require_active(user_id)
     if user.balance.total < settings.price_per_image:
         raise InsufficientCredits(f"This needs {settings.price_per_image} credit(s).")
-    if Job.in_flight(user_id).count() >= settings.max_jobs_in_flight:
-        raise TooManyJobs(f"You already have {settings.max_jobs_in_flight} photos in progress; "
-                          "wait for one to finish.")
+    _check_in_flight(user_id, settings)
+
+
+def _check_in_flight(user_id: int, settings: Settings, album_id: int | None = None, counted: bool = False) -> None:
+    """TooManyJobs when this request would make more than MAX_JOBS_IN_FLIGHT of the person's
+    requests queued or processing (`counted`: its job is among them already). An album's photos
+    are one request."""
+    jobs = Job.in_flight(user_id)
+    if album_id is not None:  # the album's own photos count as the one request added below
+        jobs, counted = jobs.where(Job.album.is_null() | (Job.album != album_id)), False
+    limit = settings.max_jobs_in_flight
+    if jobs.count() + (0 if counted else 1) > limit:
+        raise TooManyJobs(f"You already have {limit} photos in progress; wait for one to finish.")
 
 
 def try_publish(queue, job_id: str) -> bool:

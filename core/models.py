@@ -54,6 +54,7 @@ class User(BaseModel):
     key_version = IntegerField(default=0)
     # Set on a first admin with a generated password: the panel asks for a new one first.
     must_change_password = BooleanField(default=False)
+    sticker_emoji = CharField(max_length=32, null=True)  # the emoji of the person's next sticker
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -68,6 +69,21 @@ class User(BaseModel):
                 cls.email ** pattern | cls.username ** pattern | cls.first_name ** pattern
             )
         return query
+
+
+class Album(BaseModel):
+    """Photos a person sent together (one Telegram media group): one request, one status message."""
+
+    user = ForeignKeyField(User, backref="albums", on_delete="RESTRICT")
+    chat_id = BigIntegerField()
+    media_group_id = CharField(max_length=64)
+    status_message_id = BigIntegerField(null=True)
+    photos = IntegerField()  # how many photos came, taken or skipped
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "albums"
+        indexes = ((("chat_id", "media_group_id"), True),)
 
 
 class Job(BaseModel):
@@ -101,6 +117,7 @@ class Job(BaseModel):
     delivered_at = DateTimeField(null=True)
     delivery_error = TextField(null=True)
     purged_at = DateTimeField(null=True)
+    album = ForeignKeyField(Album, null=True, backref="jobs", on_delete="RESTRICT")
 
     class Meta:
         table_name = "jobs"
@@ -205,4 +222,37 @@ class Render(BaseModel):
         table_name = "renders"
 
 
-ALL_MODELS = [User, Job, Transaction, AdminAction, IdempotencyKey, UsedLoginLink, RateLimit, Render]
+class StickerSet(BaseModel):
+    """A person's sticker set on Telegram, made by the bot; a full one is followed by the next."""
+
+    user = ForeignKeyField(User, backref="sticker_sets", on_delete="RESTRICT")
+    name = CharField(max_length=64, unique=True)  # Telegram's: <prefix>_<id>[_<n>]_by_<bot>
+    title = CharField(max_length=64)
+    number = IntegerField()  # the person's 1st, 2nd, ... set
+    stickers = IntegerField(default=0)  # put there by the bot and not taken out
+    full = BooleanField(default=False)  # Telegram takes no more (or the set is gone)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "sticker_sets"
+        indexes = ((("user", "number"), True),)
+
+
+class Sticker(BaseModel):
+    """A result put into a person's sticker set: a job's sticker or a re-render's."""
+
+    sticker_set = ForeignKeyField(StickerSet, backref="members", on_delete="RESTRICT")
+    user = ForeignKeyField(User, backref="stickers", on_delete="RESTRICT")
+    job = ForeignKeyField(Job, backref="stickers", on_delete="RESTRICT")
+    render = ForeignKeyField(Render, null=True, backref="stickers", on_delete="RESTRICT")
+    file_id = CharField(max_length=255)  # the sticker in the set, as Telegram names it
+    emoji = CharField(max_length=32)
+    added_at = DateTimeField(default=utcnow)
+    removed_at = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "stickers"
+
+
+ALL_MODELS = [User, Album, Job, Transaction, AdminAction, IdempotencyKey, UsedLoginLink, RateLimit, Render,
+              StickerSet, Sticker]

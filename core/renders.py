@@ -25,7 +25,7 @@ from core.jobs import get_job
 from core.models import Render, Transaction, utcnow
 from core.options import JobOptions, parse_options
 from core.ratelimit import Limiter, Rule
-from core.render import rerender
+from core.render import ProcessedImage, rerender
 from core.storage import Store
 from core.views import JobView
 
@@ -91,11 +91,7 @@ def render_job(job_id, user_id: int, changes: dict, *, settings, storage: Store,
     held = billing.balance(user_id).total if price else 0
     if held < price:  # before any decoding: no free CPU without credits
         raise InsufficientCredits(f"A change costs {price} credit(s); you have {held}.")
-    try:
-        photo, mask = storage.get(job.input_key), storage.get(job.mask_key)
-    except FileNotFoundError:
-        raise ResultGone(GONE) from None
-    result = rerender(photo, mask, options, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+    result = made_again(job, options, settings=settings, storage=storage)
     with db.atomic():
         billing.lock_user(user_id)  # serialises this person's renders: the count below is exact
         if renders_of(job.id) >= settings.max_renders_per_job:
@@ -106,6 +102,16 @@ def render_job(job_id, user_id: int, changes: dict, *, settings, storage: Store,
     logger.info("job %s rendered again as %s (render %d, %d credit(s))", job.id, options.mode, render.id, price)
     name = job.result_filename.rsplit(".", 1)[0]
     return RenderedFile(result.data, result.content_type, f"{name}.{options.extension}", render.id, price, options)
+
+
+def made_again(job: JobView, options: JobOptions, *, settings, storage: Store) -> ProcessedImage:
+    """The job's photo rendered with `options` from its kept input and mask (no checks, no charge);
+    ResultGone once they are purged."""
+    try:
+        photo, mask = storage.get(job.input_key), storage.get(job.mask_key)
+    except FileNotFoundError:
+        raise ResultGone(GONE) from None
+    return rerender(photo, mask, options, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
 
 
 def refund_render(render_id: int) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -29,6 +30,7 @@ class Settings:
     price_per_render: int = 0
     max_renders_per_job: int = 10
     max_renders_per_minute: int = 20
+    sticker_set_prefix: str = "cutout"
     signup_bonus_credits: int = 3
     signup_bonus_per_address_per_day: int = 3
     storage_dir: str = "var/storage"
@@ -169,6 +171,9 @@ def _validate(settings: Settings) -> None:
         raise SettingsError("JWT_SECRET must be at least 32 characters in production")
     if settings.metrics_token and len(settings.metrics_token) < 16:
         raise SettingsError("METRICS_TOKEN must be at least 16 characters (or empty: no metrics outside development)")
+    if not re.fullmatch(r"[a-z][a-z0-9]{0,9}", settings.sticker_set_prefix):
+        raise SettingsError("STICKER_SET_PREFIX must be a lower-case letter and up to 9 more letters or digits "
+                            "(it begins every sticker set's name)")
     _validate_storage(settings)
     parse_packages(settings.credit_packages)
 

@@ -130,6 +130,7 @@ class JobView:
     published_at: datetime | None = None
     mask_key: str | None = None
     model: str | None = None
+    album_id: int | None = None
 
     @property
     def is_finished(self) -> bool:
@@ -179,6 +180,7 @@ class JobView:
             published_at=job.published_at,
             mask_key=job.mask_key,
             model=job.model,
+            album_id=job.album_id,
         )
 
 

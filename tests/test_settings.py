@@ -52,6 +52,13 @@ def test_bad_credit_package_is_refused():
     assert parse_packages("10:50, 50:200") == [(10, 50), (50, 200)]
 
 
+@pytest.mark.parametrize("prefix", ["1cutout", "cut_out", "Cutout", "abcdefghijk", "cut-out"])
+def test_a_sticker_set_prefix_telegram_would_refuse_is_refused_at_start(prefix):
+    with pytest.raises(SettingsError, match="STICKER_SET_PREFIX"):
+        load_settings({"STICKER_SET_PREFIX": prefix}, env_file=None)
+    assert load_settings({"STICKER_SET_PREFIX": "pix2"}, env_file=None).sticker_set_prefix == "pix2"
+
+
 def test_every_setting_is_documented_in_env_example():
     # Keys below the marker are read by docker-compose.yml only (tests/test_deploy.py checks them).
     settings_part = (ROOT / ".env.example").read_text().split("# --- docker-compose only ---")[0]
