@@ -12,7 +12,7 @@ from telegram.error import NetworkError, TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 
-from bot import commands, payments, photos, rerender, settings_menu
+from bot import albums, commands, payments, photos, rerender, settings_menu, stickers
 from bot.concurrency import PerChatUpdateProcessor
 from bot.delivery import ResultListener
 from bot.metrics import CountingRequest, count_update
@@ -65,7 +65,7 @@ def build_application(settings: Settings, *, queue: JobQueue | None = None, stor
         queue=queue if queue is not None else open_queue(settings),
         storage=storage if storage is not None else open_storage(settings),
     )
-    for area in (commands, payments, settings_menu, rerender, photos):
+    for area in (commands, payments, settings_menu, rerender, stickers, albums, photos):
         area.register(application)
     commands.register_fallbacks(application)
     application.add_error_handler(on_error)

@@ -18,7 +18,8 @@ from core.views import JobView, LedgerEntry
 
 logger = logging.getLogger(__name__)
 
-MENU = ("start", "help", "balance", "buy", "settings", "history", "cancel", "apikey", "web", "paysupport")
+MENU = ("start", "help", "balance", "buy", "settings", "stickers", "history", "cancel", "apikey", "web",
+        "paysupport")
 HISTORY_JOBS = 5
 HISTORY_ENTRIES = 8
 

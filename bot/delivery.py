@@ -22,10 +22,11 @@ from telegram import Bot, InputFile, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.albums import progress_text
 from bot.rerender import result_keyboard, where_of
 from bot.services import is_not_modified, with_connection
 from bot.texts import text
-from core import accounts, deliveries, jobs, results
+from core import accounts, albums, deliveries, jobs, results
 from core.bootstrap import Runtime
 from core.enums import JobStatus
 from core.errors import JobNotFound, ResultGone
@@ -64,24 +65,26 @@ async def send_result(bot: Bot, job: JobView, result: results.ResultFile, langua
                             disable_content_type_detection=True)
 
 
-async def edit_status(bot: Bot, job: JobView, message: str) -> None:
-    """Rewrite the job's status message; an edit that changes nothing is fine."""
+async def edit_status(bot: Bot, chat_id: int, message_id: int, message: str) -> None:
+    """Rewrite a status message; an edit that changes nothing is fine."""
     try:
-        await bot.edit_message_text(message, chat_id=job.chat_id, message_id=job.status_message_id)
+        await bot.edit_message_text(message, chat_id=chat_id, message_id=message_id)
     except BadRequest as exc:
         if not is_not_modified(exc):
             raise
 
 
 async def tell_failure(bot: Bot, job: JobView, message: str) -> None:
-    """Say the job failed: in its status message, or a new message if that one is gone."""
+    """Say the job failed: in its status message, or a new message (a reply to the photo) if it
+    has none of its own (an album's photo) or that one is gone."""
     if job.status_message_id:
         try:
-            await edit_status(bot, job, message)
+            await edit_status(bot, job.chat_id, job.status_message_id, message)
             return
         except BadRequest as exc:
             logger.info("status message of job %s cannot be edited (%s); sending a new one", job.id, exc)
-    await bot.send_message(job.chat_id, message)
+    reply = ReplyParameters(job.message_id, allow_sending_without_reply=True) if job.message_id else None
+    await bot.send_message(job.chat_id, message, reply_parameters=reply)
 
 
 class ResultListener:
@@ -164,6 +167,8 @@ class ResultListener:
             generic = job.error in (None, PROCESSING_FAILED)  # said in the person's language instead
             reason = (text(language, "failed_reason") if generic else job.error)[:REASON_LENGTH]
             self._deliver(job, lambda: tell_failure(self.bot, job, text(language, "status_failed", reason=reason)))
+        if job.album_id is not None and job.status != JobStatus.PROCESSING:
+            self._album_courtesy(job.album_id, language)
 
     def _deliver(self, job: JobView, send: Callable[[], Awaitable[None]]) -> None:
         """Send once and record it; a chat that will never take it is recorded too."""
@@ -188,9 +193,20 @@ class ResultListener:
         if not job.status_message_id:
             return
         try:
-            self._call(lambda: edit_status(self.bot, job, message))
+            self._call(lambda: edit_status(self.bot, job.chat_id, job.status_message_id, message))
         except Exception as exc:
             logger.info("status of job %s not updated: %s", job.id, exc)
+
+    def _album_courtesy(self, album_id: int, language: str) -> None:
+        """Update the album's one status line ("3 of 7 done") from its jobs, as each finishes."""
+        progress = albums.progress(album_id)
+        if progress.status_message_id is None:
+            return
+        message = progress_text(language, progress)
+        try:
+            self._call(lambda: edit_status(self.bot, progress.chat_id, progress.status_message_id, message))
+        except Exception as exc:
+            logger.info("status of album %s not updated: %s", album_id, exc)
 
     def _call(self, make: Callable[[], Awaitable[None]]) -> None:
         """Run a Telegram call on the bot's loop and wait; on 429 wait as asked and call again."""

@@ -89,7 +89,7 @@ async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incom
         return
     user = await current_user(update, context)
     if incoming.file_size and incoming.file_size > download_limit(svc.settings):
-        await message.reply_text(_too_large(language, incoming.file_size, svc.settings))
+        await message.reply_text(too_large(language, incoming.file_size, svc.settings))
         return
     try:  # core's rules, before the download
         await off_loop(jobs.check_can_submit, user.id, svc.settings)
@@ -101,7 +101,7 @@ async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incom
     try:
         data = await fetch(context, incoming.file_id, download_limit(svc.settings))
     except FileTooBig as exc:
-        await status.edit_text(_too_large(language, exc.size, svc.settings))
+        await status.edit_text(too_large(language, exc.size, svc.settings))
         return
     except TelegramError as exc:
         logger.warning("could not fetch file %s: %s", incoming.file_id, exc)
@@ -123,7 +123,7 @@ async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incom
         await off_loop(jobs.try_publish, svc.queue, job.id)  # the job is paid for: publish whatever the chat did
 
 
-def _too_large(language: str, size: int, settings: Settings) -> str:
+def too_large(language: str, size: int, settings: Settings) -> str:
     return text(language, "too_large", size=megabytes(size), limit=megabytes(download_limit(settings)))
 
 

@@ -28,6 +28,7 @@ from core.ratelimit import Limiter
 logger = logging.getLogger(__name__)
 
 PREFIX = "rs"
+PACK = "sp"  # the sticker pack's buttons
 PATTERN = re.compile(rf"^{PREFIX}:(j[0-9a-f]{{32}}|r\d{{1,12}}):"
                      r"(mode:(png|sticker)|color:[0-9a-f]{6}|crop|colors|back|hex)$")
 HEX = re.compile(r"^\s*#?([0-9a-fA-F]{6})\s*$")
@@ -53,7 +54,14 @@ def result_keyboard(where: str, options: JobOptions, language: str) -> InlineKey
     if options.mode != "sticker":
         second.append(_button(text(language, "opt_sticker"), where, "mode:sticker"))
     second.append(_button(text(language, "opt_crop_off" if options.crop else "opt_crop_on"), where, "crop"))
+    if options.mode == "sticker":
+        return InlineKeyboardMarkup([first, second, [pack_button(where, language)]])
     return InlineKeyboardMarkup([first, second])
+
+
+def pack_button(where: str, language: str) -> InlineKeyboardButton:
+    """"Add to my sticker pack" under a sticker (bot/stickers.py answers it)."""
+    return InlineKeyboardButton(text(language, "opt_add_to_pack"), callback_data=f"{PACK}:a:{where}")
 
 
 def palette_keyboard(where: str, language: str) -> InlineKeyboardMarkup:

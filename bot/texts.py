@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot import texts_packs as packs
+
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
 
@@ -26,7 +28,7 @@ EN: dict[str, str] = {
              "/settings: transparent PNG, sticker or a colour behind the subject\n"
              "/buy: more credits · /balance · /history · /cancel · /help",
     "help": "How it works:\n"
-            "1. Send a photo (or several at once, or an image file: PNG, JPEG, WebP...).\n"
+            "1. Send a photo (or an album of up to 10, or an image file: PNG, JPEG, WebP...).\n"
             "2. I reply with its place in line and update that message as it goes.\n"
             "3. You get the result as a file (so transparency survives) or as a sticker.\n\n"
             "Each photo costs {price} credit(s); a photo that fails costs nothing.\n\n"
@@ -34,6 +36,7 @@ EN: dict[str, str] = {
             "/balance: your credits · /history: recent photos and payments\n"
             "/buy: credits for Telegram Stars · /paysupport: payment help\n"
             "/cancel: cancel photos waiting in line (credits come back)\n"
+            "/stickers: your sticker packs (a sticker result has \"Add to my sticker pack\")\n"
             "/apikey: a key for the REST API · /web: sign in to the web page",
     "text_hint": "Send me a photo and I'll remove its background. /help explains the rest.",
     "unknown_command": "I don't know that command. /help lists what I can do.",
@@ -166,7 +169,7 @@ RU: dict[str, str] = {
              "/settings: прозрачный PNG, стикер или цветной фон\n"
              "/buy: купить кредиты · /balance · /history · /cancel · /help",
     "help": "Как это работает:\n"
-            "1. Пришлите фото (можно несколько сразу или файл: PNG, JPEG, WebP...).\n"
+            "1. Пришлите фото (или альбом до 10 фото, или файл: PNG, JPEG, WebP...).\n"
             "2. Я отвечу, какое оно в очереди, и буду обновлять это сообщение.\n"
             "3. Результат придёт файлом (чтобы сохранилась прозрачность) или стикером.\n\n"
             "Одно фото стоит {price} кредит(а); если обработка не удалась, кредит возвращается.\n\n"
@@ -174,6 +177,7 @@ RU: dict[str, str] = {
             "/balance: ваши кредиты · /history: последние фото и платежи\n"
             "/buy: кредиты за Telegram Stars · /paysupport: помощь с оплатой\n"
             "/cancel: отменить фото в очереди (кредиты вернутся)\n"
+            "/stickers: ваши стикерпаки (у стикера есть кнопка «В мой стикерпак»)\n"
             "/apikey: ключ для REST API · /web: вход на веб-страницу",
     "text_hint": "Пришлите фото, и я уберу фон. /help расскажет остальное.",
     "unknown_command": "Я не знаю такой команды. /help покажет, что я умею.",
@@ -283,6 +287,8 @@ RU: dict[str, str] = {
     "account_blocked": "Ваш аккаунт заблокирован.",
 }
 
+EN.update(packs.EN)
+RU.update(packs.RU)
 CATALOGUE: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
 
 

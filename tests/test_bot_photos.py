@@ -83,15 +83,6 @@ def test_the_job_uses_the_output_chosen_in_settings(bot, ann):
     assert job.options.mode == "sticker"
 
 
-def test_every_photo_of_an_album_is_a_job(bot, ann):
-    for _ in range(3):
-        bot.send(ann.photo(bot.api.add_file(png()), media_group_id="album-1"))
-    assert len(jobs.list_jobs(user_of(ann).id).items) == 3
-    assert [c.text for c in bot.api.calls_to("editMessageText")] == [
-        f"In line: #{n}. I'll update this message." for n in (1, 2, 3)]
-    assert bot.queue.depth(bot.settings.input_queue) == 3
-
-
 def test_too_few_credits_offers_a_buy_button_and_charges_nothing(bot, ann):
     user = user_of(ann)
     billing.adjust_credits(user.id, -3, "test: spend the bonus")

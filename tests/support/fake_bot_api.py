@@ -8,18 +8,25 @@ separate process (getUpdates included).
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
+import re
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from PIL import Image
 from telegram.request import BaseRequest, RequestData
 
 TOKEN = "123456:TEST-token"
 BOT_ID = 123456
+BOT_USERNAME = "cutout_test_bot"
+STICKER_SET_LIMIT = 120  # Telegram's most static stickers in a set
+STICKER_SIDE, STICKER_BYTES = 512, 512 * 1024
+SET_NAME = re.compile(r"[A-Za-z](?:_?[A-Za-z0-9])*")  # a letter first; letters, digits, single underscores
 
 
 @dataclass
@@ -63,6 +70,8 @@ class FakeBotApi:
         self._ids = itertools.count(1)
         self._message_ids = itertools.count(1000)
         self._changed = threading.Condition()
+        self.sticker_sets: dict[str, dict] = {}  # lower-cased name -> {name, title, owner, stickers}
+        self.sticker_set_limit = STICKER_SET_LIMIT
 
     # --- set-up ---
 
@@ -173,7 +182,7 @@ class FakeBotApi:
                 "from": {"id": BOT_ID, "is_bot": True, "first_name": "Cutout"}, **content}
 
     def _getMe(self, params, files):
-        return {"id": BOT_ID, "is_bot": True, "first_name": "Cutout", "username": "cutout_test_bot",
+        return {"id": BOT_ID, "is_bot": True, "first_name": "Cutout", "username": BOT_USERNAME,
                 "can_join_groups": False, "can_read_all_group_messages": False, "supports_inline_queries": False}
 
     def _getFile(self, params, files):
@@ -226,11 +235,129 @@ class FakeBotApi:
                                               "start_parameter": "", "currency": params.get("currency", ""),
                                               "total_amount": sum(p["amount"] for p in _prices(params))})
 
+    def _editMessageReplyMarkup(self, params, files):
+        return dict(self._message(params, text=""), message_id=int(params["message_id"]),
+                    reply_markup=_json(params.get("reply_markup")) or {}, edit_date=int(time.time()))
+
+    # --- sticker sets, refused as the real API refuses ---
+
+    def _createNewStickerSet(self, params, files):
+        name, title = str(params.get("name", "")), str(params.get("title", ""))
+        suffix = f"_by_{BOT_USERNAME}"
+        if not (SET_NAME.fullmatch(name) and len(name) <= 64 and name.lower().endswith(suffix)
+                and len(name) > len(suffix)):
+            return _refused("invalid sticker set name is specified")
+        if not 1 <= len(title) <= 64:
+            return _refused("STICKERSET_TITLE_INVALID")
+        stickers = [self._sticker(item, files) for item in _json(params.get("stickers")) or []]
+        if not 1 <= len(stickers) <= 50:
+            return _refused("STICKERS_EMPTY")
+        if refusal := next((s for s in stickers if isinstance(s, tuple)), None):
+            return refusal
+        with self._changed:
+            if name.lower() in self.sticker_sets:
+                return _refused("sticker set name is already occupied")
+            self.sticker_sets[name.lower()] = {"name": name, "title": title, "owner": int(params["user_id"]),
+                                               "stickers": stickers}
+        return True
+
+    def _addStickerToSet(self, params, files):
+        sticker = self._sticker(_json(params.get("sticker")), files)
+        if isinstance(sticker, tuple):
+            return sticker
+        with self._changed:
+            found = self.sticker_sets.get(str(params.get("name", "")).lower())
+            if found is None:
+                return _refused("STICKERSET_INVALID")
+            if found["owner"] != int(params.get("user_id", 0)):
+                return _refused("USER_ID_INVALID")
+            if len(found["stickers"]) >= self.sticker_set_limit:
+                return _refused("STICKERS_TOO_MUCH")
+            found["stickers"].append(sticker)
+        return True
+
+    def _getStickerSet(self, params, files):
+        with self._changed:
+            found = self.sticker_sets.get(str(params.get("name", "")).lower())
+            if found is None:
+                return _refused("STICKERSET_INVALID")
+            return {"name": found["name"], "title": found["title"], "sticker_type": "regular",
+                    "stickers": [_sticker_json(s, found["name"]) for s in found["stickers"]]}
+
+    def _deleteStickerFromSet(self, params, files):
+        with self._changed:
+            for found in self.sticker_sets.values():
+                for sticker in found["stickers"]:
+                    if sticker["file_id"] == params.get("sticker"):
+                        found["stickers"].remove(sticker)
+                        return True
+        return _refused("STICKERSET_INVALID")
+
+    def _setStickerEmojiList(self, params, files):
+        emoji = _json(params.get("emoji_list")) or []
+        if not _emoji_ok(emoji):
+            return _refused("STICKER_EMOJI_INVALID")
+        with self._changed:
+            for found in self.sticker_sets.values():
+                for sticker in found["stickers"]:
+                    if sticker["file_id"] == params.get("sticker"):
+                        sticker["emoji_list"] = emoji
+                        return True
+        return _refused("STICKER_ID_INVALID")
+
+    def set_stickers(self, name: str) -> list[dict]:
+        """The stickers now in a set (each: file_id, emoji_list, content), or [] if there is no such set."""
+        with self._changed:
+            return list(self.sticker_sets.get(name.lower(), {}).get("stickers", []))
+
+    def _sticker(self, item: dict | None, files: dict) -> dict | tuple:
+        """An InputSticker: its uploaded static image, checked as Telegram checks it; or a refusal."""
+        item = item or {}
+        if item.get("format") != "static":
+            return _refused("STICKER_FILE_INVALID")
+        if not _emoji_ok(item.get("emoji_list") or []):
+            return _refused("STICKER_EMOJI_INVALID")
+        source = str(item.get("sticker", ""))
+        content = files.get(source.removeprefix("attach://"), (None, None))[1] if source.startswith("attach://") \
+            else None
+        if content is None:
+            return _refused("STICKER_FILE_INVALID")
+        if len(content) > STICKER_BYTES:
+            return _refused("file is too big")
+        try:
+            with Image.open(io.BytesIO(content)) as image:
+                kind, (width, height) = image.format, image.size
+        except OSError:
+            return _refused("STICKER_FILE_INVALID")
+        if kind not in ("WEBP", "PNG") or max(width, height) != STICKER_SIDE:
+            return _refused("STICKER_PNG_DIMENSIONS")
+        number = next(self._ids)
+        return {"file_id": f"set-sticker-{number}", "file_unique_id": f"ss{number}", "emoji_list": item["emoji_list"],
+                "width": width, "height": height, "content": content}
+
     # --- PTB's side ---
 
     def request(self) -> FakeRequest:
         """A python-telegram-bot request object that talks to this fake in-process."""
         return FakeRequest(self)
+
+
+def _json(value):
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _refused(description: str) -> tuple[int, dict]:
+    return 400, {"ok": False, "error_code": 400, "description": f"Bad Request: {description}"}
+
+
+def _emoji_ok(emoji: list) -> bool:
+    return 1 <= len(emoji) <= 20 and all(e and not any(c.isalnum() or c.isspace() for c in e) for e in emoji)
+
+
+def _sticker_json(sticker: dict, set_name: str) -> dict:
+    return {"file_id": sticker["file_id"], "file_unique_id": sticker["file_unique_id"], "type": "regular",
+            "width": sticker["width"], "height": sticker["height"], "is_animated": False, "is_video": False,
+            "emoji": sticker["emoji_list"][0], "set_name": set_name}
 
 
 def _prices(params: dict) -> list[dict]:
