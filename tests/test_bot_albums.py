@@ -38,9 +38,9 @@ def replied_to(call) -> int:
     return int((json.loads(reply) if isinstance(reply, str) else reply)["message_id"])
 
 
-def test_an_album_of_five_on_three_credits_takes_three_and_names_the_two_skipped(sqlite_settings, engine,
-                                                                                  model_runs):
-    with bot_with_workers(sqlite_settings, engine) as bot:
+def test_an_album_of_five_on_three_credits_takes_three_and_names_the_two_skipped(settings, engine, model_runs):
+    """On SQLite and on PostgreSQL: the money rules are the database's."""
+    with bot_with_workers(settings, engine) as bot:
         ann = Person(9101)
         bot.send(ann.text("/start"))
         updates = send_album(bot, ann, 5)
@@ -74,9 +74,9 @@ def test_the_status_counts_the_album_as_its_photos_finish(sqlite_settings, engin
         bot.assert_no_errors()
 
 
-def test_an_album_counts_as_one_request_against_the_in_flight_limit(sqlite_settings):
+def test_an_album_counts_as_one_request_against_the_in_flight_limit(settings):
     """MAX_JOBS_IN_FLIGHT=1 and no worker: all four photos of the album are taken all the same."""
-    with bot_with_workers(sqlite_settings, None, signup_bonus_credits=10, max_jobs_in_flight=1) as bot:
+    with bot_with_workers(settings, None, signup_bonus_credits=10, max_jobs_in_flight=1) as bot:
         ann = Person(9103)
         bot.send(ann.text("/start"))
         send_album(bot, ann, 4)

@@ -35,8 +35,8 @@ def answers(bot) -> list[str | None]:
     return [call.params.get("text") for call in bot.api.calls_to("answerCallbackQuery")]
 
 
-def test_a_sticker_makes_the_persons_set_and_the_next_goes_into_it(sqlite_settings, engine):
-    with bot_with_workers(sqlite_settings, engine) as bot:
+def test_a_sticker_makes_the_persons_set_and_the_next_goes_into_it(settings, engine):
+    with bot_with_workers(settings, engine) as bot:
         ann = Person(8201)
         first = a_sticker(bot, ann)
         assert ADD in [button["text"] for button in first.buttons]
