@@ -10,12 +10,13 @@ import time
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from admin_panel import api, api_admin, auth, csrf, health, openapi, pages, web
+from admin_panel import api, api_admin, auth, csrf, health, openapi, pages, removebg, web
 from admin_panel.errors import register_error_handlers
 from admin_panel.extensions import PanelRuntime
 from core import tokens
 from core.bootstrap import start
 from core.db import enter_scope, exit_scope
+from core.finished import FinishedJobs
 from core.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from core.queue import JobQueue, open_queue
 from core.ratelimit import Limiter
@@ -65,12 +66,14 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
         SESSION_COOKIE_SAMESITE="Strict",
         SESSION_COOKIE_SECURE=secure,
     )
-    app.extensions["cutout"] = PanelRuntime(settings=settings, queue=queue or open_queue(settings),
+    queue = queue or open_queue(settings)
+    app.extensions["cutout"] = PanelRuntime(settings=settings, queue=queue,
                                             storage=storage or open_storage(settings),
                                             limiter=limiter or Limiter(),
-                                            waiters=threading.BoundedSemaphore(max(1, waiting_requests)))
+                                            waiters=threading.BoundedSemaphore(max(1, waiting_requests)),
+                                            finished=FinishedJobs(queue))
     register_error_handlers(app)
-    for blueprint in (auth.bp, api.bp, api_admin.bp, openapi.bp, health.bp, pages.bp, web.bp):
+    for blueprint in (auth.bp, api.bp, api_admin.bp, openapi.bp, health.bp, pages.bp, web.bp, removebg.bp):
         app.register_blueprint(blueprint)
     app.before_request(_open_database)
     app.teardown_request(lambda exc: _close_database(exc, keep_connections))

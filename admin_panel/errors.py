@@ -53,7 +53,7 @@ HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "n
               405: "method_not_allowed", 413: "image_too_large", 415: "unsupported_media_type",
               429: "too_many_requests"}
 
-JSON_PREFIXES = ("/api/", "/healthz", "/metrics")
+JSON_PREFIXES = ("/api/", "/healthz", "/metrics", "/v1.0/")
 
 
 def error_response(code: str, message: str, status: int, **extra) -> Response:

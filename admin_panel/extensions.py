@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from flask import current_app
 
 from core.bootstrap import Runtime
+from core.finished import FinishedJobs
 from core.ratelimit import Limiter
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,7 @@ class PanelRuntime(Runtime):
 
     limiter: Limiter = field(default_factory=Limiter)
     waiters: threading.BoundedSemaphore = field(default_factory=lambda: threading.BoundedSemaphore(2))
+    finished: FinishedJobs | None = None  # wakes synchronous requests (POST /v1.0/removebg)
 
 
 def services() -> PanelRuntime:

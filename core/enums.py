@@ -22,6 +22,7 @@ FINISHED = (JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED)
 class JobSource(StrEnum):
     TELEGRAM = "telegram"
     API = "api"
+    REMOVEBG = "removebg"  # the remove.bg-compatible endpoint
 
 
 class EntryKind(StrEnum):

@@ -25,6 +25,7 @@ from core.errors import (
 from core.images import inspect_image
 from core.models import Job, Transaction, utcnow
 from core.options import JobOptions, parse_options
+from core.ratelimit import Limiter, Rule
 from core.settings import Settings
 from core.storage import Store, input_key
 from core.views import JobView, Page, paginate
@@ -40,18 +41,19 @@ WAIT_INTERVALS = {JobStatus.QUEUED: 0.25, JobStatus.PROCESSING: 0.02}
 def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, settings: Settings,
                storage: Store, source: str = JobSource.API, chat_id: int | None = None,
                message_id: int | None = None, input_name: str | None = None,
-               idempotency_key: str | None = None, album_id: int | None = None) -> JobView:
+               idempotency_key: str | None = None, album_id: int | None = None, preview: bool = False) -> JobView:
     """Check the image, store it, and in ONE transaction reserve the price and create the job;
     TooManyJobs past MAX_JOBS_IN_FLIGHT queued or processing requests, whichever front end asks
     (an album's photos are one request). A chat message makes one job (DuplicateSubmission for
     its repeat); a request repeating an Idempotency-Key returns its first job and charges nothing
-    (core.idempotency)."""
+    (core.idempotency). A `preview` (a small result) costs PRICE_PREVIEW for the person's first
+    FREE_PREVIEWS_PER_DAY previews of the day, then PRICE_PER_IMAGE."""
     return _create(user_id, data, options, settings, storage, source, chat_id, message_id, input_name,
-                   idempotency_key, album_id)[0]
+                   idempotency_key, album_id, preview)[0]
 
 
 def _create(user_id, data, options, settings, storage, source, chat_id, message_id, input_name,
-            idempotency_key, album_id=None) -> tuple[JobView, bool]:
+            idempotency_key, album_id=None, preview=False) -> tuple[JobView, bool]:
     """create_job's work; (job, created): False when an earlier request's job answers."""
     require_active(user_id)
     options = options if isinstance(options, JobOptions) else parse_options(options)
@@ -70,12 +72,12 @@ def _create(user_id, data, options, settings, storage, source, chat_id, message_
                 storage.delete(key)
                 return get_job(earlier), False
             _refuse_a_repeated_message(chat_id, message_id)
+            price = _price(user_id, settings, preview)
             job = Job.create(id=job_id, user=user_id, source=source, chat_id=chat_id, message_id=message_id,
-                             options=options.to_json(), price=settings.price_per_image, input_key=key,
+                             options=options.to_json(), price=price, input_key=key,
                              input_name=(input_name or "")[:255] or None, input_bytes=len(data),
                              width=info.width, height=info.height, album=album_id)
-            billing.take_credits(user_id, settings.price_per_image, EntryKind.CHARGE, job=job.id,
-                                 status=EntryStatus.PENDING)
+            billing.take_credits(user_id, price, EntryKind.CHARGE, job=job.id, status=EntryStatus.PENDING)
             _check_in_flight(user_id, settings, album_id, counted=True)
             if print_:
                 idempotency.remember(user_id, idempotency_key, print_, job.id)
@@ -88,6 +90,26 @@ def _create(user_id, data, options, settings, storage, source, chat_id, message_
         raise
     logger.info("job %s created for user %s", job_id, user_id)
     return get_job(job_id), True
+
+
+def _price(user_id: int, settings: Settings, preview: bool) -> int:
+    """A photo's price; counted inside the job's transaction, so a refused job uses no free preview."""
+    free = Rule("free-previews", settings.free_previews_per_day, 86400)
+    if preview and settings.free_previews_per_day and not Limiter().hit(free, f"user:{user_id}"):
+        return settings.price_preview
+    return settings.price_per_image
+
+
+def free_previews_left(user_id: int, settings: Settings) -> int:
+    """The person's previews at PRICE_PREVIEW still left today."""
+    free = Rule("free-previews", settings.free_previews_per_day, 86400)
+    return max(0, settings.free_previews_per_day - Limiter().used(free, f"user:{user_id}"))
+
+
+def refund_done_job(job_id, reason: str) -> bool:
+    """A done job whose result cannot be given after all (no subject in it, for remove.bg's API):
+    failed, and refunded once; False if it was not done."""
+    return _close_with_refund(job_id, JobStatus.FAILED, reason, (JobStatus.DONE,))
 
 
 def _refuse_a_repeated_message(chat_id: int | None, message_id: int | None) -> None:
@@ -139,10 +161,10 @@ def try_publish(queue, job_id: str) -> bool:
 
 def submit_job(user_id: int, data: bytes, options, *, settings: Settings, storage: Store, queue,
                source: str = JobSource.API, chat_id: int | None = None, message_id: int | None = None,
-               input_name: str | None = None, idempotency_key: str | None = None) -> JobView:
+               input_name: str | None = None, idempotency_key: str | None = None, preview: bool = False) -> JobView:
     """create_job, then publish it after the commit (a repeated request's job is not published again)."""
     job, created = _create(user_id, data, options, settings, storage, source, chat_id, message_id, input_name,
-                           idempotency_key)
+                           idempotency_key, preview=preview)
     if created:
         try_publish(queue, job.id)
     return job
@@ -275,12 +297,15 @@ def _close_with_refund(job_id, status: str, error: str | None, closable: tuple[s
                    .where(Job.id == job.id, Job.status.in_(closable)).execute())
         if not updated:
             return False
+        # A done job's charge was made final; closing one (refund_done_job) gives that back.
+        owed = (EntryStatus.PENDING, EntryStatus.COMPLETED) if JobStatus.DONE in closable else (EntryStatus.PENDING,)
         charges = list(Transaction.select().where(Transaction.job == job.id, Transaction.kind == EntryKind.CHARGE,
-                                                  Transaction.status == EntryStatus.PENDING))
+                                                  Transaction.status.in_(owed)))
         for charge in charges:
             billing.move_credits(job.user_id, charge.bucket, -charge.amount, EntryKind.REFUND, job=job.id,
                                  note=f"Refund: job {status}")
-            Transaction.update(status=EntryStatus.REFUNDED).where(Transaction.id == charge.id).execute()
+            if charge.status == EntryStatus.PENDING:  # a completed entry never changes: its refund row says it
+                Transaction.update(status=EntryStatus.REFUNDED).where(Transaction.id == charge.id).execute()
     logger.info("job %s %s and refunded", job.id, status)
     return True
 

@@ -68,6 +68,10 @@ class Limiter:
             hits = db.execute_sql(_sql(_WINDOW_SQL), (key, started, now)).fetchone()[0]
         return 0.0 if hits <= rule.limit else max(started + rule.seconds - now, 1.0)
 
+    def used(self, rule: Rule, subject: str) -> int:
+        """Hits of `subject` in the current window of `rule` (read only)."""
+        return hits_in_window(rule, subject, math.floor(self.clock() / rule.seconds) * rule.seconds)
+
     def failure_wait(self, keys: Iterable[str]) -> float:
         """Seconds until any of these failure counts lets a try through; 0 when none holds it."""
         now, wait = self.clock(), 0.0
@@ -99,6 +103,12 @@ class Limiter:
         """Clear these failure counts (a success)."""
         with db.atomic():
             RateLimit.delete().where(RateLimit.key.in_([k[:255] for k in keys])).execute()
+
+
+def hits_in_window(rule: Rule, subject: str, started: float) -> int:
+    """Hits of `subject` under `rule` in the window that began at `started` (read only)."""
+    row = RateLimit.get_or_none(RateLimit.key == f"{rule.name}:{subject}"[:255])
+    return row.hits if row is not None and row.started == started else 0
 
 
 def forget_old(now: float | None = None) -> int:

@@ -31,6 +31,10 @@ class Settings:
     max_renders_per_job: int = 10
     max_renders_per_minute: int = 20
     sticker_set_prefix: str = "cutout"
+    sync_timeout_seconds: int = 60
+    price_preview: int = 0
+    free_previews_per_day: int = 50
+    allow_image_urls: bool = False
     signup_bonus_credits: int = 3
     signup_bonus_per_address_per_day: int = 3
     storage_dir: str = "var/storage"
@@ -101,6 +105,9 @@ _MINIMUM = {
     "price_per_render": 0,
     "max_renders_per_job": 0,
     "max_renders_per_minute": 1,
+    "sync_timeout_seconds": 1,
+    "price_preview": 0,
+    "free_previews_per_day": 0,
     "signup_bonus_credits": 0,
     "signup_bonus_per_address_per_day": 0,
     "db_pool_size": 1,

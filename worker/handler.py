@@ -140,6 +140,7 @@ class JobHandler:
         if jobs.complete_job(job.id, output_key=output, content_type=content_type, mask_key=mask, model=model):
             log.info("job done in %.2f s", time.monotonic() - began)
             WORKER_JOBS.labels("done").inc()
+            self._announce(job, log)
             self._notify(job, tries=RESULT_PUBLISH_TRIES, log=log)
         else:
             log.info("job was finished elsewhere; this result is not announced")
@@ -183,7 +184,16 @@ class JobHandler:
         if jobs.fail_job(job.id, reason):
             log.warning("job failed and was refunded: %s", reason)
             WORKER_JOBS.labels("failed").inc()
+            self._announce(job, log)
             self._notify(job, tries=RESULT_PUBLISH_TRIES, log=log)
+
+    def _announce(self, job: JobView, log: logging.LoggerAdapter) -> None:
+        """Wake whoever waits for this job (a synchronous API request); they read the database
+        now and then anyway, so a lost event costs them seconds, not the answer."""
+        try:
+            self.queue.publish_finished(job.id)
+        except QueueUnavailable as exc:
+            log.info("finished event not published (%s)", exc)
 
     def _notify(self, job: JobView, *, tries: int, log: logging.LoggerAdapter) -> None:
         """Publish a result event, only for jobs with a chat to deliver to."""

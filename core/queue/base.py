@@ -115,6 +115,16 @@ class JobQueue(ABC):
     def publish(self, queue_name: str, job_id: str) -> None: ...
 
     @abstractmethod
+    def publish_finished(self, job_id: str) -> None:
+        """Tell every process waiting for jobs (the panel's synchronous requests) that this one
+        finished. Best effort, not persisted: the database stays the truth, and a waiter that
+        misses the event reads it there (core.finished)."""
+
+    @abstractmethod
+    def listen_finished(self, callback: Callable[[str], None], stop: threading.Event) -> None:
+        """Call `callback(job_id)` for every job finished from now on, until `stop` (blocks)."""
+
+    @abstractmethod
     def publish_later(self, queue_name: str, body: bytes, delay: float) -> None:
         """Put a message on `queue_name` after `delay` seconds (a retry); raise QueueUnavailable."""
 

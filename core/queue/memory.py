@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue as stdlib_queue
 import threading
+from collections.abc import Callable
 
 from core.queue.base import ACK, DEAD, Handler, JobQueue, encode, run_handler
 from core.settings import Settings
@@ -24,6 +25,7 @@ class MemoryQueue(JobQueue):
         self._queues: dict[str, stdlib_queue.Queue] = {}
         self._lock = threading.Lock()
         self._timers: set[threading.Timer] = set()
+        self._listeners: list[Callable[[str], None]] = []
 
     def _queue(self, name: str) -> stdlib_queue.Queue:
         with self._lock:
@@ -34,6 +36,21 @@ class MemoryQueue(JobQueue):
 
     def publish(self, queue_name: str, job_id: str) -> None:
         self._put(queue_name, encode(job_id))
+
+    def publish_finished(self, job_id: str) -> None:
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(str(job_id))
+
+    def listen_finished(self, callback: Callable[[str], None], stop: threading.Event) -> None:
+        with self._lock:
+            self._listeners.append(callback)
+        try:
+            stop.wait()
+        finally:
+            with self._lock:
+                self._listeners.remove(callback)
 
     def publish_later(self, queue_name: str, body: bytes, delay: float) -> None:
         def due() -> None:

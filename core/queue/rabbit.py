@@ -25,7 +25,7 @@ import pika
 import pika.exceptions
 
 from core.errors import QueueUnavailable
-from core.queue.base import Handler, JobQueue, encode
+from core.queue.base import Handler, JobQueue, Reject, decode, encode
 from core.queue.consumer import Consumer
 from core.settings import Settings
 
@@ -53,6 +53,7 @@ class RabbitQueue(JobQueue):
         self.url = settings.amqp_url
         self.heartbeat = settings.amqp_heartbeat
         self.dead_letter_exchange = f"{settings.dead_letter_queue}.exchange"
+        self.finished_exchange = f"{settings.input_queue}.finished"  # fanout: every waiting process
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: set = set()
@@ -92,6 +93,7 @@ class RabbitQueue(JobQueue):
             channel.queue_bind(self.dead_letter_queue, self.dead_letter_exchange, routing_key=self.dead_letter_queue)
             for name in (self.input_queue, self.result_queue):
                 channel.queue_declare(name, durable=True, arguments=dead_letter)
+            channel.exchange_declare(self.finished_exchange, exchange_type="fanout", durable=True)
         except pika.exceptions.ChannelClosedByBroker as exc:
             # 406: a queue of that name exists with other arguments (say, no dead-letter exchange).
             raise QueueUnavailable(f"RabbitMQ refused the queue topology ({exc.reply_code} {exc.reply_text}); "
@@ -104,6 +106,33 @@ class RabbitQueue(JobQueue):
 
     def publish(self, queue_name: str, job_id: str) -> None:
         self._publish("", queue_name, encode(job_id))
+
+    def publish_finished(self, job_id: str) -> None:
+        # Transient and not mandatory: with no process waiting, the event goes nowhere, as it should.
+        self._with_publisher(lambda channel: channel.basic_publish(self.finished_exchange, "", encode(job_id)))
+
+    def listen_finished(self, callback: Callable[[str], None], stop: threading.Event) -> None:
+        """A queue of this process's own (exclusive, gone with the connection) bound to the fanout."""
+        delay = 1.0
+        while not stop.is_set():
+            connection = None
+            try:
+                connection = self.connect("consumer-finished")
+                channel = connection.channel()
+                channel.exchange_declare(self.finished_exchange, exchange_type="fanout", durable=True)
+                name = channel.queue_declare("", exclusive=True, auto_delete=True).method.queue
+                channel.queue_bind(name, self.finished_exchange)
+                channel.basic_consume(name, lambda _ch, _m, _p, body: _finished(callback, body), auto_ack=True)
+                delay = 1.0
+                while not stop.is_set():
+                    connection.process_data_events(time_limit=0.5)
+            except (QueueUnavailable, *BROKER_ERRORS) as exc:
+                logger.warning("listener of finished jobs lost RabbitMQ (%s); reconnecting in %.0f s",
+                               describe(exc), delay)
+                stop.wait(delay)
+                delay = min(delay * 2, self.RECONNECT_MAX_DELAY)
+            finally:
+                close_quietly(connection)
 
     def publish_later(self, queue_name: str, body: bytes, delay: float) -> None:
         name, step = self.delay_queue(delay)
@@ -265,6 +294,13 @@ class RabbitQueue(JobQueue):
                                    queue_name, describe(exc), delay)
                     stop.wait(delay)
                     delay = min(delay * 2, self.RECONNECT_MAX_DELAY)
+
+
+def _finished(callback: Callable[[str], None], body: bytes) -> None:
+    try:
+        callback(decode(body)["job_id"])
+    except Reject:
+        logger.warning("ignored a malformed finished-job event: %r", body[:200])
 
 
 def describe(exc: BaseException) -> str:

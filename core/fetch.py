@@ -1,0 +1,109 @@
+"""Downloading an image that a request names by URL (remove.bg's image_url and bg_image_url)
+without letting the request reach this server's own network.
+
+http and https only; every address the host name resolves to must be public (not loopback,
+private, link-local, which holds the cloud metadata address 169.254.169.254, multicast or
+reserved); the connection goes to the address that was checked, so a second lookup cannot be
+steered elsewhere (DNS rebinding); redirects (at most MAX_REDIRECTS) pass the same checks; the
+body is cut off past `max_bytes` and the whole download past `timeout` seconds."""
+
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from urllib.parse import urljoin, urlsplit
+
+from core.removebg import RemoveBgError
+
+MAX_REDIRECTS = 3
+TIMEOUT_SECONDS = 10.0
+CHUNK = 64 * 1024
+
+
+def is_public(address: str) -> bool:
+    """True for an address on the public internet."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+def fetch_image(url: str, *, max_bytes: int, timeout: float = TIMEOUT_SECONDS,
+                allowed: Callable[[str], bool] = is_public) -> bytes:
+    """The body at `url` (following checked redirects); RemoveBgError invalid_image_url,
+    file_too_large or failed_image_download."""
+    deadline = time.monotonic() + timeout
+    for _ in range(MAX_REDIRECTS + 1):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RemoveBgError("invalid_image_url", "image_url must be an http or https URL.")
+        address = _checked_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allowed)
+        connection = _connection(parts.scheme, parts.hostname, parts.port, address, _left(deadline))
+        try:
+            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+            connection.request("GET", path, headers={"Host": parts.netloc, "User-Agent": "Cutout image fetcher"})
+            response = connection.getresponse()
+            if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
+                url = urljoin(url, response.getheader("Location"))
+                continue
+            if response.status != 200:
+                raise RemoveBgError("failed_image_download", f"The image URL answered HTTP {response.status}.")
+            return _body(response, max_bytes, deadline, connection)
+        except (OSError, http.client.HTTPException) as exc:
+            raise RemoveBgError("failed_image_download", f"The image could not be downloaded: {exc}.") from None
+        finally:
+            connection.close()
+    raise RemoveBgError("failed_image_download", f"The image URL redirects more than {MAX_REDIRECTS} times.")
+
+
+def _left(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise RemoveBgError("failed_image_download", "The image took too long to download.")
+    return left
+
+
+def _checked_address(host: str, port: int, allowed: Callable[[str], bool]) -> str:
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        raise RemoveBgError("invalid_image_url", f"The host {host!r} cannot be found.") from None
+    addresses = [info[4][0] for info in infos]
+    if not addresses or not all(allowed(address) for address in addresses):
+        raise RemoveBgError("invalid_image_url", "image_url must point at a public address, not this server's "
+                                                 "own network.")
+    return addresses[0]
+
+
+def _connection(scheme: str, host: str, port: int | None, address: str, timeout: float):
+    """An HTTP(S) connection to `address` (already checked) that still names `host` (Host, SNI)."""
+    base = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
+
+    class Pinned(base):
+        def connect(self) -> None:
+            sock = socket.create_connection((address, self.port), self.timeout)
+            if scheme == "https":
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+            self.sock = sock
+
+    return Pinned(host, port, timeout=timeout)
+
+
+def _body(response, max_bytes: int, deadline: float, connection) -> bytes:
+    declared = response.getheader("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise RemoveBgError("file_too_large", f"The image at the URL is over {max_bytes // 1_000_000} MB.")
+    chunks, size = [], 0
+    while True:
+        connection.sock.settimeout(_left(deadline))
+        chunk = response.read(CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > max_bytes:
+            raise RemoveBgError("file_too_large", f"The image at the URL is over {max_bytes // 1_000_000} MB.")
+        chunks.append(chunk)
