@@ -14,7 +14,6 @@ from core.settings import Settings
 
 logger = logging.getLogger("admin_panel")
 
-THREADS_PER_WORKER = 4
 
 
 class PanelServer(BaseApplication):
@@ -32,8 +31,8 @@ class PanelServer(BaseApplication):
     def load(self):
         from admin_panel import create_app
 
-        # gthread serves from a fixed pool of threads, so each may keep its connection.
-        return create_app(self.settings, keep_connections=True, waiting_requests=THREADS_PER_WORKER // 2)
+        # More threads than the database pool: each gives its connection back after a request.
+        return create_app(self.settings)
 
 
 def server_options(settings: Settings) -> dict:
@@ -42,7 +41,7 @@ def server_options(settings: Settings) -> dict:
         "bind": f"{settings.panel_host}:{settings.panel_port}",
         "workers": settings.panel_workers,
         "worker_class": "gthread",
-        "threads": THREADS_PER_WORKER,  # at most DB_POOL_SIZE: each thread keeps a connection
+        "threads": gunicorn_config.THREADS,
         "timeout": 60,
         "graceful_timeout": 20,
         "accesslog": "-",

@@ -10,7 +10,7 @@ import time
 from flask import Flask, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from admin_panel import api, api_admin, auth, csrf, health, openapi, pages, removebg, web
+from admin_panel import api, api_admin, auth, csrf, gunicorn_config, health, openapi, pages, removebg, web
 from admin_panel.errors import register_error_handlers
 from admin_panel.extensions import PanelRuntime
 from core import tokens
@@ -38,7 +38,8 @@ SECURITY_HEADERS = {
 
 def create_app(settings: Settings | None = None, *, queue: JobQueue | None = None,
                storage: Store | None = None, limiter: Limiter | None = None,
-               keep_connections: bool = False, waiting_requests: int = 2) -> Flask:
+               keep_connections: bool = False,
+               waiting_requests: int = gunicorn_config.THREADS - gunicorn_config.RESERVED_THREADS) -> Flask:
     """Build the app. Without settings it starts the process (core.bootstrap: settings, logging,
     the database, and a refusal while migrations are pending); with settings the caller has.
     Queue and storage may be shared with worker threads in the same process.
@@ -46,8 +47,8 @@ def create_app(settings: Settings | None = None, *, queue: JobQueue | None = Non
     servers with a fixed set of threads (gunicorn gthread, waitress), since a thread-per-request
     server would leak one connection per thread.
     `waiting_requests`: how many requests at once may hold a server thread while they wait for
-    a job to finish (GET /api/v1/jobs/<id>?wait=); half the server's threads leaves the rest
-    to everyone else."""
+    a job to finish (POST /v1.0/removebg, GET /api/v1/jobs/<id>?wait=); gunicorn's threads but
+    a few leaves those few to everyone else (admin_panel.gunicorn_config)."""
     if settings is None:
         settings = start()
     secret = tokens.signing_secret(settings)  # a missing JWT_SECRET fails here, not on a request

@@ -15,6 +15,13 @@ import tempfile
 from pathlib import Path
 
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+# gthread's threads per gunicorn process (compose's --threads says the same; a test checks it).
+# Requests that wait for a job (POST /v1.0/removebg, GET /api/v1/jobs/<id>?wait=) may hold all
+# but RESERVED_THREADS of them; past that they are answered at once, so /healthz and the rest of
+# the API always find a free thread. A waiting request holds no database connection while it
+# sleeps (core.finished), so the threads outnumber the pool (DB_POOL_SIZE) without starving it.
+THREADS = 32
+RESERVED_THREADS = 4
 _created: list[str] = []
 
 

@@ -57,7 +57,10 @@ def errors(code: str, title: str, status: int, detail: str | None = None, **extr
 @bp.errorhandler(CutoutError)
 def _domain_error(exc: CutoutError):
     if isinstance(exc, RemoveBgError):
-        return _limited(errors(exc.code, exc.title, exc.status, exc.message))
+        response = errors(exc.code, exc.title, exc.status, exc.message)
+        if exc.status == 429:
+            response.headers["Retry-After"] = "1"
+        return _limited(response)
     if isinstance(exc, InvalidToken | UserBlocked):
         return errors("auth_failed", "Authentication failed", 403, exc.message)
     if isinstance(exc, InsufficientCredits):
@@ -159,9 +162,15 @@ def remove_background():
     data = _image(fields, files)
     info = inspect_image(data, svc.settings.max_upload_bytes, svc.settings.max_pixels)
     removebg.roi_box(params, info.width, info.height)  # remove.bg's roi errors before anything is charged
-    job = jobs.submit_job(user_id, data, {"mode": "png"}, settings=svc.settings, storage=svc.storage, queue=svc.queue,
-                          source=JobSource.REMOVEBG, input_name="image", preview=params.preview)
-    job = svc.finished.wait(job.id, user_id, timeout=svc.settings.sync_timeout_seconds)
+    if not svc.waiters.acquire(blocking=False):  # every waiting thread is taken: never starve the others
+        raise RemoveBgError("rate_limit_exceeded", "This server is busy with other images; try again in a second.",
+                            status=429, title="Rate limit exceeded")
+    try:
+        job = jobs.submit_job(user_id, data, {"mode": "png"}, settings=svc.settings, storage=svc.storage,
+                              queue=svc.queue, source=JobSource.REMOVEBG, input_name="image", preview=params.preview)
+        job = svc.finished.wait(job.id, user_id, timeout=svc.settings.sync_timeout_seconds)
+    finally:
+        svc.waiters.release()
     if job.status != JobStatus.DONE:
         return _unfinished(job)
     try:

@@ -92,6 +92,13 @@ def exit_scope(opened: bool, *, failed: bool = False, keep: bool = False) -> Non
         db.close()
 
 
+def rest_connection() -> None:
+    """Hand a pooled PostgreSQL connection back while this thread sleeps (a request waiting for
+    a job); its next query takes one again."""
+    if is_postgres() and not db.is_closed() and not db.in_transaction():
+        db.close()
+
+
 @contextmanager
 def connection_scope(keep: bool = False) -> Iterator[None]:
     """A database connection for one unit of work: a handler call, a queue message, a request."""

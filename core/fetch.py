@@ -52,7 +52,7 @@ def fetch_image(url: str, *, max_bytes: int, timeout: float = TIMEOUT_SECONDS,
                 continue
             if response.status != 200:
                 raise RemoveBgError("failed_image_download", f"The image URL answered HTTP {response.status}.")
-            return _body(response, max_bytes, deadline, connection)
+            return _body(response, max_bytes, deadline)
         except (OSError, http.client.HTTPException) as exc:
             raise RemoveBgError("failed_image_download", f"The image could not be downloaded: {exc}.") from None
         finally:
@@ -93,14 +93,14 @@ def _connection(scheme: str, host: str, port: int | None, address: str, timeout:
     return Pinned(host, port, timeout=timeout)
 
 
-def _body(response, max_bytes: int, deadline: float, connection) -> bytes:
+def _body(response, max_bytes: int, deadline: float) -> bytes:
     declared = response.getheader("Content-Length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
         raise RemoveBgError("file_too_large", f"The image at the URL is over {max_bytes // 1_000_000} MB.")
     chunks, size = [], 0
-    while True:
-        connection.sock.settimeout(_left(deadline))
-        chunk = response.read(CHUNK)
+    while True:  # each read waits at most the socket's timeout (the time left when it connected)
+        _left(deadline)
+        chunk = response.read1(CHUNK)
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)

@@ -10,6 +10,7 @@ import logging
 import threading
 import time
 
+from core.db import rest_connection
 from core.jobs import get_job
 from core.views import JobView
 
@@ -41,6 +42,7 @@ class FinishedJobs:
                 left = deadline - time.monotonic()
                 if job.is_finished or left <= 0:
                     return job
+                rest_connection()  # many may wait at once; the pool serves the ones that work
                 event.wait(min(left, SAFETY_SECONDS))
                 event.clear()
         finally:

@@ -278,3 +278,14 @@ def test_the_wait_is_woken_by_the_workers_announcement(removebg):
     began = time.monotonic()
     assert post(removebg, key, files={"image_file": PHOTO}).status_code == 200
     assert time.monotonic() - began < 3.0  # the safety read comes every 5 s
+
+
+def test_with_image_urls_on_this_servers_network_is_still_refused(settings):
+    panel = Panel.build(settings.__class__(**{**settings.__dict__, "allow_image_urls": True}))
+    user_id, key = key_of(panel)
+    for field in ("image_url", "bg_image_url"):
+        for url in ("http://127.0.0.1:8000/healthz", "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd"):
+            fields = {field: url} if field == "image_url" else {field: url, "image_file_b64": "aGVsbG8="}
+            response = post(panel, key, json_body=fields)
+            assert response.status_code == 400 and error_code(response) == "invalid_image_url", (field, url)
+    assert billing.balance(user_id).total == 5 and Job.select().count() == 0

@@ -54,6 +54,7 @@ def delete_topology(settings) -> None:
         for name in (settings.input_queue, settings.result_queue, settings.dead_letter_queue):
             channel.queue_delete(name)
         channel.exchange_delete(f"{settings.dead_letter_queue}.exchange")
+        channel.exchange_delete(f"{settings.input_queue}.finished")
         for step in DELAY_STEPS:
             name = f"{settings.dead_letter_queue}.delay.{step}s"
             channel.queue_delete(name)
