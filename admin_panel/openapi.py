@@ -8,6 +8,7 @@ from admin_panel.api import MAX_PAGE, MAX_WAIT_SECONDS
 from admin_panel.api_admin import JOB_STATUSES
 from core.enums import AdminActionKind
 from core.options import FORMATS, MODES
+from core.removebg import SIZES, TYPES
 
 bp = Blueprint("openapi", __name__)
 
@@ -171,6 +172,71 @@ def _user_action(summary: str, *errors: int) -> dict:
                            body=REASON)}
 
 
+REMOVEBG_ERRORS = {"type": "object", "required": ["errors"], "properties": {
+    "errors": {"type": "array", "items": {"type": "object", "required": ["title", "code"], "properties": {
+        "title": {"type": "string"}, "code": {"type": "string"}, "detail": {"type": "string"}}}},
+    "job_id": {"type": "string", "description": "On 504: the job, whose result /api/v1/jobs/<id> gives later"}}}
+REMOVEBG_FIELDS = {
+    "image_file": {"type": "string", "format": "binary"},
+    "image_file_b64": {"type": "string"},
+    "image_url": {"type": "string", "description": "Only with ALLOW_IMAGE_URLS=true; public addresses only"},
+    "size": {"type": "string", "enum": list(SIZES)},
+    "type": {"type": "string", "enum": list(TYPES)},
+    "format": {"type": "string", "enum": ["auto", "png", "jpg", "webp", "zip"]},
+    "channels": {"type": "string", "enum": ["rgba", "alpha"]},
+    "bg_color": {"type": "string", "description": "Hex of 3, 6 or 8 digits, or a colour name"},
+    "bg_image_file": {"type": "string", "format": "binary"},
+    "bg_image_url": {"type": "string"},
+    "crop": {"type": "boolean"},
+    "crop_margin": {"type": "string", "description": "px or %, one, two or four values; at most 50% or 500px"},
+    "scale": {"type": "string", "description": "10% to 100%, or original"},
+    "position": {"type": "string", "description": "original, center, or one or two values of 0% to 100%"},
+    "roi": {"type": "string", "description": "x1 y1 x2 y2 in px or %"},
+    "semitransparency": {"type": "boolean", "description": "Accepted; no effect"},
+}
+_REMOVEBG_BODY = {"type": "object", "properties": REMOVEBG_FIELDS}
+_REMOVEBG_JSON = {"type": "object", "properties": {k: v for k, v in REMOVEBG_FIELDS.items() if "format" not in v
+                                                   or v["format"] != "binary"}}
+_RATE_HEADERS = {name: {"schema": {"type": "integer"}} for name in
+                 ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")}
+
+
+def _removebg_error(description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": REMOVEBG_ERRORS}}}
+
+
+REMOVEBG_PATHS = {
+    "/v1.0/removebg": {"post": {
+        "summary": "remove.bg's API: the image without its background (waits up to SYNC_TIMEOUT_SECONDS)",
+        "tags": ["remove.bg"], "security": [{"apiKey": []}, *BEARER],
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _REMOVEBG_BODY},
+                                                      "application/x-www-form-urlencoded": {"schema": _REMOVEBG_JSON},
+                                                      "application/json": {"schema": _REMOVEBG_JSON}}},
+        "responses": {
+            "200": {"description": "The result (or, with Accept: application/json, its base64 and the foreground box)",
+                    "headers": {"X-Credits-Charged": {"schema": {"type": "integer"}},
+                                "X-Width": {"schema": {"type": "integer"}}, "X-Height": {"schema": {"type": "integer"}},
+                                "X-Type": {"schema": {"type": "string"}}, **_RATE_HEADERS},
+                    "content": {"image/png": {}, "image/jpeg": {}, "image/webp": {}, "application/zip": {},
+                                "application/json": {"schema": {"type": "object", "properties": {"data": {
+                                    "type": "object", "properties": {
+                                        "result_b64": {"type": "string"}, "foreground_top": {"type": "integer"},
+                                        "foreground_left": {"type": "integer"},
+                                        "foreground_width": {"type": "integer"},
+                                        "foreground_height": {"type": "integer"}}}}}}}},
+            "400": _removebg_error("Bad input (remove.bg's error codes); nothing charged"),
+            "402": _removebg_error("Not enough credits"),
+            "403": _removebg_error("Authentication failed"),
+            "429": _removebg_error("Rate limited (Retry-After)"),
+            "504": _removebg_error("Not finished in time; the job goes on (job_id)"),
+        }}},
+    "/v1.0/account": {"get": {
+        "summary": "remove.bg's account: credits (bonus as subscription, bought as payg) and free previews left",
+        "tags": ["remove.bg"], "security": [{"apiKey": []}, *BEARER],
+        "responses": {"200": _json("The account", {"type": "object", "properties": {"data": {"type": "object"}}}),
+                      "403": _removebg_error("Authentication failed")}}},
+}
+
 PATHS = {
     "/api/v1/auth/register": {"post": _op(
         "Create an account (the signup bonus for at most SIGNUP_BONUS_PER_ADDRESS_PER_DAY per address and day)",
@@ -239,6 +305,7 @@ PATHS = {
         {"200": _json("The refunded payment", _ref("Payment"))}, 400, 404, 409, 502, params=[CHARGE_ID],
         body=REASON)},
     "/api/v1/admin/stats": {"get": _admin("Dashboard numbers", {"200": _json("Stats", _ref("Stats"))})},
+    **REMOVEBG_PATHS,
     "/api/v1/openapi.json": {"get": _op("This document", {"200": _json("OpenAPI 3", {"type": "object"})},
                                         auth=False, tag="meta")},
     "/healthz": {"get": _op("Database and queue reachable (each one's state for the metrics token)",
@@ -258,7 +325,8 @@ def document() -> dict:
                  "description": "Background removal paid for with credits. Errors: {error, message}."},
         "paths": PATHS,
         "components": {"schemas": SCHEMAS,
-                       "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}}},
+                       "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                                           "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}}},
     }
 
 
