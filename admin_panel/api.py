@@ -190,14 +190,16 @@ def get_job(job_id: str):
 @token_required
 def render_job(job_id: str):
     """The done job's photo made again with other options (JSON object or form fields: mode,
-    bg_color, crop, margin, format; what is left out stays as it was) from its kept mask: no
-    model, no queue. 200 with the file; PRICE_PER_RENDER credits (X-Credits-Charged)."""
+    bg_color, crop, margin, format, scale, position; what is left out stays as it was; a
+    multipart `bg_image` puts the subject on that picture) from its kept mask: no model, no
+    queue. 200 with the file; PRICE_PER_RENDER credits (X-Credits-Charged)."""
     changes = request.get_json(silent=True) if request.is_json else request.form.to_dict()
     if not isinstance(changes, dict) or not all(isinstance(name, str) for name in changes):
         raise BadRequest("Send the options as a JSON object or as form fields.")
+    upload = request.files.get("bg_image")
     svc = services()
     rendered = renders.render_job(job_id, _user_id(), changes, settings=svc.settings, storage=svc.storage,
-                                  limiter=svc.limiter)
+                                  limiter=svc.limiter, background=upload.read() if upload else None)
     response = Response(rendered.data, mimetype=rendered.content_type)
     response.headers["Content-Disposition"] = results.attachment(
         rendered.filename, "attachment" if request.args.get("download") else "inline")

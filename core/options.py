@@ -25,6 +25,17 @@ class JobOptions:
     crop: bool = False
     margin: int = 5  # percent of the subject's size kept around it when cropping
     format: str = "png"  # for mode=color: png or jpeg
+    scale: int = 0  # the subject's share of the canvas, 10 to 100 percent; 0: as it was
+    position: str = "original"  # where the subject sits: original, center, or "x% y%" (scale alone centres)
+
+    @property
+    def placement(self) -> tuple[float | None, tuple[float, float] | None]:
+        """(scale as a share, position as shares) for core.render.place; (None, None): leave it."""
+        scale = self.scale / 100 if self.scale else None
+        position = parse_position(self.position)
+        if scale is not None and position is None and self.position == "original":
+            position = (0.5, 0.5)
+        return scale, position
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -49,7 +60,7 @@ class JobOptions:
 def parse_options(raw: Mapping[str, Any] | None) -> JobOptions:
     """Validate options from any front end (strings or native values); raise InvalidOptions."""
     raw = dict(raw or {})
-    unknown = set(raw) - {"mode", "bg_color", "crop", "margin", "format"}
+    unknown = set(raw) - {"mode", "bg_color", "crop", "margin", "format", "scale", "position"}
     if unknown:
         raise InvalidOptions(f"Unknown option(s): {', '.join(sorted(unknown))}")
     mode = str(raw.get("mode") or "png").lower()
@@ -67,7 +78,53 @@ def parse_options(raw: Mapping[str, Any] | None) -> JobOptions:
         crop=_parse_bool(raw.get("crop", False)),
         margin=_parse_margin(raw.get("margin", 5)),
         format=fmt,
+        scale=_parse_scale(raw.get("scale", 0)),
+        position=_parse_position_option(raw.get("position") or "original"),
     )
+
+
+def parse_scale(value: str) -> int | None:
+    """"10%".."100%" (or a bare number) as whole percent; "original" or "" as 0; None if invalid."""
+    text = str(value).strip().lower().removesuffix("%")
+    if text in ("", "original", "0"):
+        return 0
+    try:
+        percent = float(text)
+    except ValueError:
+        return None
+    return round(percent) if 10 <= percent <= 100 else None
+
+
+def parse_position(value: str) -> tuple[float, float] | None:
+    """"center" or one or two of "0%".."100%" as shares; None for "original" (and for nonsense,
+    which check_position refuses first)."""
+    text = str(value).strip().lower()
+    if text == "center":
+        return 0.5, 0.5
+    tokens = text.split()
+    if not 1 <= len(tokens) <= 2 or not all(re.fullmatch(r"\d+(?:\.\d+)?%", t) for t in tokens):
+        return None
+    shares = [float(token[:-1]) / 100 for token in tokens]
+    if any(share > 1 for share in shares):
+        return None
+    return shares[0], shares[-1]
+
+
+def valid_position(value: str) -> bool:
+    return str(value).strip().lower() == "original" or parse_position(value) is not None
+
+
+def _parse_scale(value: Any) -> int:
+    scale = parse_scale(str(value))
+    if scale is None:
+        raise InvalidOptions("scale must be from 10% to 100% (or original)")
+    return scale
+
+
+def _parse_position_option(value: Any) -> str:
+    if not valid_position(str(value)):
+        raise InvalidOptions("position must be original, center, or one or two values from 0% to 100%")
+    return str(value).strip().lower()
 
 
 def _parse_bool(value: Any) -> bool:

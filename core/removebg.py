@@ -17,8 +17,9 @@ from typing import Any
 from PIL import Image, ImageChops, ImageColor, ImageOps
 
 from core.errors import CutoutError
+from core.options import parse_position, parse_scale, valid_position
 from core.png import encode_png
-from core.render import SUBJECT_THRESHOLD, decode_image, split_alpha, transparent
+from core.render import SUBJECT_THRESHOLD, decode_image, place, split_alpha, transparent
 
 PREVIEW_PIXELS = 250_000  # remove.bg's preview: up to 0.25 megapixels
 # remove.bg's sizes and its legacy names, as pixel caps (None: the photo's own resolution).
@@ -154,27 +155,17 @@ def _margin(value: str) -> tuple[Length, Length, Length, Length]:
 
 
 def _scale(value: str | None) -> float | None:
-    if value is None or value.lower() == "original":
-        return None
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)%", value)
-    if not match or not 10 <= float(match.group(1)) <= 100:
+    percent = parse_scale(value or "original")
+    if percent is None:
         raise RemoveBgError("invalid_scale", "scale must be from 10% to 100%, or original.")
-    return float(match.group(1)) / 100
+    return percent / 100 or None
 
 
 def _position(value: str | None) -> tuple[float, float] | None:
-    if value is None or value.lower() == "original":
-        return None
-    if value.lower() == "center":
-        return 0.5, 0.5
-    tokens = value.split()
-    if not 1 <= len(tokens) <= 2 or not all(re.fullmatch(r"\d+(?:\.\d+)?%", t) for t in tokens):
+    if not valid_position(value or "original"):
         raise RemoveBgError("invalid_position", "position must be original, center, or one or two values "
                                                 "from 0% to 100%.")
-    shares = [float(token[:-1]) / 100 for token in tokens]
-    if any(share > 1 for share in shares):
-        raise RemoveBgError("invalid_position", "position values are from 0% to 100%.")
-    return shares[0], shares[-1]
+    return parse_position(value or "original")
 
 
 def _roi(value: str) -> tuple[Length, Length, Length, Length]:
@@ -209,9 +200,8 @@ def render(photo: bytes, mask_png: bytes, params: Params, *, background: bytes |
     rgb, mask = _resized(rgb, mask, params.max_pixels)
     if params.crop:
         rgb, mask = _cropped(rgb, mask, params.crop_margin)
+    rgb, mask = place(rgb, mask, params.scale, params.position)
     cutout = transparent(rgb, mask)
-    if params.scale is not None or params.position is not None:
-        cutout = _placed(cutout, params)
     top, left, width, height = _foreground(cutout)
     data, content_type = _encoded(cutout, params, background, max_bytes=max_bytes, max_pixels=max_pixels)
     return Output(data, content_type, cutout.width, cutout.height, (top, left, width, height))
@@ -245,25 +235,6 @@ def _cropped(rgb: Image.Image, mask: Image.Image, margin) -> tuple[Image.Image, 
     box = (max(0, left - m_left), max(0, top - m_top), min(rgb.width, right + m_right),
            min(rgb.height, bottom + m_bottom))
     return rgb.crop(box), mask.crop(box)
-
-
-def _placed(cutout: Image.Image, params: Params) -> Image.Image:
-    """The subject scaled to `scale` of the canvas and put at `position` (remove.bg's semantics)."""
-    box = _subject(cutout.getchannel("A"))
-    subject = cutout.crop(box)
-    if params.scale is not None:
-        factor = params.scale * min(cutout.width / subject.width, cutout.height / subject.height)
-        subject = subject.resize((max(1, round(subject.width * factor)), max(1, round(subject.height * factor))),
-                                 Image.Resampling.LANCZOS)
-    if params.position is None:  # keep the subject's centre where it was
-        centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-        x, y = round(centre[0] - subject.width / 2), round(centre[1] - subject.height / 2)
-    else:
-        x = round((cutout.width - subject.width) * params.position[0])
-        y = round((cutout.height - subject.height) * params.position[1])
-    canvas = Image.new("RGBA", cutout.size, (0, 0, 0, 0))
-    canvas.paste(subject, (x, y))
-    return canvas
 
 
 def _foreground(cutout: Image.Image) -> tuple[int, int, int, int]:

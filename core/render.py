@@ -104,12 +104,15 @@ def subject_box(mask: Image.Image, margin_percent: int) -> tuple[int, int, int, 
     return (max(0, left - pad_x), max(0, top - pad_y), min(mask.width, right + pad_x), min(mask.height, bottom + pad_y))
 
 
-def render(rgb: Image.Image, mask: Image.Image, options: JobOptions) -> ProcessedImage:
-    """Encode the output mode the options ask for."""
+def render(rgb: Image.Image, mask: Image.Image, options: JobOptions,
+           background: Image.Image | None = None) -> ProcessedImage:
+    """Encode the output mode the options ask for; colour mode on `background` (filled to the
+    canvas, cut to fit) instead of bg_color when given."""
     if options.mode == "mask":
         return _png(mask, options)
     if options.mode == "color":
-        canvas = Image.new("RGB", rgb.size, options.bg_color)
+        canvas = (Image.new("RGB", rgb.size, options.bg_color) if background is None
+                  else ImageOps.fit(background.convert("RGB"), rgb.size, Image.Resampling.LANCZOS))
         canvas.paste(rgb, mask=mask)
         if options.format == "jpeg":
             return _encoded(canvas, "JPEG", options, quality=JPEG_QUALITY)
@@ -150,7 +153,8 @@ def _encoded(image: Image.Image, fmt: str, options: JobOptions, **params) -> Pro
     return ProcessedImage(buffer.getvalue(), options.content_type, image.width, image.height)
 
 
-def finish(rgb: Image.Image, alpha: Image.Image | None, mask: Image.Image, options: JobOptions) -> ProcessedImage:
+def finish(rgb: Image.Image, alpha: Image.Image | None, mask: Image.Image, options: JobOptions,
+           background: Image.Image | None = None) -> ProcessedImage:
     """The output the options ask for, from the photo (RGB and its own alpha) and the model's mask
     (the photo's size): what was already transparent stays transparent, then crop, then encode."""
     if alpha is not None:
@@ -158,11 +162,40 @@ def finish(rgb: Image.Image, alpha: Image.Image | None, mask: Image.Image, optio
     if options.crop:
         box = subject_box(mask, options.margin)
         rgb, mask = rgb.crop(box), mask.crop(box)
-    return render(rgb, mask, options)
+    rgb, mask = place(rgb, mask, *options.placement)
+    return render(rgb, mask, options, background)
 
 
-def rerender(data: bytes, mask_png: bytes, options: JobOptions, *, max_bytes: int, max_pixels: int) -> ProcessedImage:
-    """The same photo with other options, from its stored input and mask: no model."""
+def place(rgb: Image.Image, mask: Image.Image, scale: float | None,
+          position: tuple[float, float] | None) -> tuple[Image.Image, Image.Image]:
+    """The subject resized to `scale` of the canvas (longest fit) and put at `position` (shares of
+    the room left, 0.5 centred); with `position` None its centre stays where it was. remove.bg's
+    scale and position; the canvas keeps its size."""
+    box = mask.point(lambda value: 255 if value > SUBJECT_THRESHOLD else 0).getbbox()
+    if box is None or (scale is None and position is None):
+        return rgb, mask
+    subject_rgb, subject_mask = rgb.crop(box), mask.crop(box)
+    if scale is not None:
+        factor = scale * min(rgb.width / subject_rgb.width, rgb.height / subject_rgb.height)
+        size = (max(1, round(subject_rgb.width * factor)), max(1, round(subject_rgb.height * factor)))
+        subject_rgb = subject_rgb.resize(size, Image.Resampling.LANCZOS)
+        subject_mask = subject_mask.resize(size, Image.Resampling.LANCZOS)
+    if position is None:
+        x = round((box[0] + box[2]) / 2 - subject_rgb.width / 2)
+        y = round((box[1] + box[3]) / 2 - subject_rgb.height / 2)
+    else:
+        x = round((rgb.width - subject_rgb.width) * position[0])
+        y = round((rgb.height - subject_rgb.height) * position[1])
+    placed_rgb, placed_mask = Image.new("RGB", rgb.size), Image.new("L", mask.size)
+    placed_rgb.paste(subject_rgb, (x, y))
+    placed_mask.paste(subject_mask, (x, y))
+    return placed_rgb, placed_mask
+
+
+def rerender(data: bytes, mask_png: bytes, options: JobOptions, *, max_bytes: int, max_pixels: int,
+             background: bytes | None = None) -> ProcessedImage:
+    """The same photo with other options (and, in colour mode, on a `background` image), from its
+    stored input and mask: no model."""
     rgb, alpha = split_alpha(decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
     try:
         mask = Image.open(io.BytesIO(mask_png))
@@ -171,7 +204,8 @@ def rerender(data: bytes, mask_png: bytes, options: JobOptions, *, max_bytes: in
         raise InvalidImage("The stored mask cannot be read.") from exc
     if mask.mode != "L" or mask.size != rgb.size:
         raise InvalidImage("The stored mask does not match the photo.")
-    return finish(rgb, alpha, mask, options)
+    behind = None if background is None else decode_image(background, max_bytes=max_bytes, max_pixels=max_pixels)
+    return finish(rgb, alpha, mask, options, behind)
 
 
 def encode_mask(mask: Image.Image) -> bytes:

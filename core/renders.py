@@ -68,8 +68,9 @@ def renders_of(job_id) -> int:
 
 
 def render_job(job_id, user_id: int, changes: dict, *, settings, storage: Store,
-               limiter: Limiter | None = None) -> RenderedFile:
-    """The job's photo made again with `changes` to its options, charged PRICE_PER_RENDER.
+               limiter: Limiter | None = None, background: bytes | None = None) -> RenderedFile:
+    """The job's photo made again with `changes` to its options (on a `background` image, which
+    makes it colour mode), charged PRICE_PER_RENDER.
     JobNotFound (not the owner's), JobNotReady, RenderUnavailable (no mask kept), ResultGone
     (purged), TooManyRenders, InsufficientCredits, InvalidOptions."""
     job = get_job(job_id, user_id)
@@ -78,7 +79,7 @@ def render_job(job_id, user_id: int, changes: dict, *, settings, storage: Store,
         raise JobNotReady(f"The job is {job.status}; it can be made again once it is done.")
     if not job.mask_key or not job.input_key:
         raise RenderUnavailable("This photo was made before results could be changed; send it again.")
-    options = options_for(job, changes)
+    options = options_for(job, {**changes, "mode": "color"} if background is not None else changes)
     if renders_of(job.id) >= settings.max_renders_per_job:
         raise TooManyRenders(f"This photo has been made again {settings.max_renders_per_job} times already; "
                              "send it again for more.")
@@ -91,7 +92,7 @@ def render_job(job_id, user_id: int, changes: dict, *, settings, storage: Store,
     held = billing.balance(user_id).total if price else 0
     if held < price:  # before any decoding: no free CPU without credits
         raise InsufficientCredits(f"A change costs {price} credit(s); you have {held}.")
-    result = made_again(job, options, settings=settings, storage=storage)
+    result = made_again(job, options, settings=settings, storage=storage, background=background)
     with db.atomic():
         billing.lock_user(user_id)  # serialises this person's renders: the count below is exact
         if renders_of(job.id) >= settings.max_renders_per_job:
@@ -104,14 +105,16 @@ def render_job(job_id, user_id: int, changes: dict, *, settings, storage: Store,
     return RenderedFile(result.data, result.content_type, f"{name}.{options.extension}", render.id, price, options)
 
 
-def made_again(job: JobView, options: JobOptions, *, settings, storage: Store) -> ProcessedImage:
+def made_again(job: JobView, options: JobOptions, *, settings, storage: Store,
+               background: bytes | None = None) -> ProcessedImage:
     """The job's photo rendered with `options` from its kept input and mask (no checks, no charge);
     ResultGone once they are purged."""
     try:
         photo, mask = storage.get(job.input_key), storage.get(job.mask_key)
     except FileNotFoundError:
         raise ResultGone(GONE) from None
-    return rerender(photo, mask, options, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+    return rerender(photo, mask, options, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels,
+                    background=background)
 
 
 def refund_render(render_id: int) -> bool:

@@ -158,3 +158,37 @@ def test_a_job_says_whether_it_can_be_made_again_and_by_which_model(done, sqlite
     assert shown["render_url"] == f"/api/v1/jobs/{job.id}/render" and shown["model"] == "tiny"
     old = panel.finish(panel.job(user).id)  # no mask kept
     assert panel.client.get(f"/api/v1/jobs/{old.id}", headers=panel.auth(user)).get_json()["render_url"] is None
+
+
+# --- product shots: scale, position, a background picture ---
+
+
+def test_scale_and_position_place_the_subject_for_a_product_shot(done, no_model):
+    panel, user, job = done
+    response = render(panel, user, job.id, mode="color", bg_color="#ffffff", scale="80%", position="0% 100%")
+    assert response.status_code == 200, response.get_json()
+    image = decode(response.data)
+    # The subject (45x30, the middle of 90x60) scaled to 80% of the canvas: 72x48, bottom left.
+    red = [(x, y) for x in range(image.width) for y in range(image.height) if image.getpixel((x, y))[1] < 100]
+    xs, ys = [x for x, _ in red], [y for _, y in red]
+    assert min(xs) <= 3 and max(ys) >= image.height - 3 and 40 <= max(ys) - min(ys) <= 50  # 29 px before
+    assert image.getpixel((image.width - 2, 1)) == (255, 255, 255)
+    bad = render(panel, user, job.id, scale="5%")
+    assert bad.status_code == 400 and "scale" in bad.get_json()["message"]
+
+
+def test_a_background_picture_goes_behind_the_subject(done, no_model):
+    panel, user, job = done
+    from io import BytesIO
+
+    from PIL import Image
+
+    backdrop = encode(Image.new("RGB", (300, 200), (0, 160, 0)), "PNG")
+    response = panel.client.post(f"/api/v1/jobs/{job.id}/render", data={"bg_image": (BytesIO(backdrop), "bg.png")},
+                                 headers=panel.auth(user), content_type="multipart/form-data")
+    assert response.status_code == 200, response.get_json()
+    image = decode(response.data).convert("RGB")
+    assert image.getpixel((1, 1)) == (0, 160, 0) and image.getpixel((30, 20))[0] > 200
+    broken = panel.client.post(f"/api/v1/jobs/{job.id}/render", data={"bg_image": (BytesIO(b"nope"), "bg.png")},
+                               headers=panel.auth(user), content_type="multipart/form-data")
+    assert broken.status_code == 415
