@@ -178,6 +178,22 @@ def test_a_done_photo_is_made_again_white_or_as_a_sticker_from_the_page(server, 
     page.wait_for_selector("#upload-status:has-text('Done: box-cutout.webp')")
 
 
+def test_a_product_shot_and_a_picture_behind_the_subject_from_the_page(server, page, worker_threads, tmp_path):
+    email_user("shots@example.com", credits=3)
+    row = upload_until_done(page, server, "shots@example.com", tmp_path / "box.png")
+    with page.expect_download() as shot_info:
+        row.locator("button.rerender:has-text('Product shot')").click()
+    shot = Image.open(io.BytesIO(Path(shot_info.value.path()).read_bytes())).convert("RGB")
+    red = [x for x in range(shot.width) if shot.getpixel((x, shot.height // 2))[1] < 100]
+    assert shot.getpixel((1, 1)) == (255, 255, 255) and max(red) - min(red) > 70  # 60 px wide before
+    backdrop = tmp_path / "lawn.png"
+    Image.new("RGB", (200, 150), (0, 160, 0)).save(backdrop)
+    with page.expect_download() as picture_info:
+        row.locator("input.background-picker").set_input_files(str(backdrop))
+    behind = Image.open(io.BytesIO(Path(picture_info.value.path()).read_bytes())).convert("RGB")
+    assert behind.getpixel((2, 2)) == (0, 160, 0) and behind.getpixel((60, 40))[0] > 200
+
+
 def test_one_time_link_from_the_bot_signs_in_once(server, page):
     user = email_user("telegram@example.com")
     token = tokens.issue_login_link(user.id, server.panel.settings).rsplit("#", 1)[1]

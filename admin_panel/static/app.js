@@ -49,27 +49,52 @@
   }
 
   // The same photo made again from its kept mask (POST /api/v1/jobs/<id>/render): no model run.
+  // "Product shot": the subject at 80% of the frame, centred on white.
   var CHANGES = [["White", { mode: "color", bg_color: "#ffffff" }], ["Sticker", { mode: "sticker" }],
-                 ["Cropped", { crop: true }], ["Transparent", { mode: "png", crop: false }]];
+                 ["Cropped", { crop: true }], ["Transparent", { mode: "png", crop: false, scale: 0 }],
+                 ["Product shot", { mode: "color", bg_color: "#ffffff", crop: false, scale: 80, position: "center" }]];
 
   function addChanges(row) {
     var cell = row.querySelector(".download");
     CHANGES.forEach(function (change) {
-      var button = document.createElement("button");
-      button.type = "button";
-      button.className = "rerender";
-      button.textContent = change[0];
-      button.addEventListener("click", function () { rerender(row.dataset.job, change[1]); });
       cell.appendChild(document.createTextNode(" "));
-      cell.appendChild(button);
+      cell.appendChild(changeButton(change[0], function () {
+        rerender(row.dataset.job, JSON.stringify(change[1]), "application/json");
+      }));
     });
+    // "On a picture…": the subject on a picture of the person's own (sent as bg_image).
+    var picker = document.createElement("input");
+    picker.type = "file";
+    picker.accept = "image/*";
+    picker.hidden = true;
+    picker.className = "background-picker";
+    picker.addEventListener("change", function () {
+      if (!picker.files.length) return;
+      var body = new FormData();
+      body.append("bg_image", picker.files[0]);
+      rerender(row.dataset.job, body, null);
+      picker.value = "";
+    });
+    cell.appendChild(document.createTextNode(" "));
+    cell.appendChild(changeButton("On a picture…", function () { picker.click(); }));
+    cell.appendChild(picker);
   }
 
-  function rerender(jobId, changes) {
+  function changeButton(label, onClick) {
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "rerender";
+    button.textContent = label;
+    button.addEventListener("click", onClick);
+    return button;
+  }
+
+  function rerender(jobId, body, contentType) {
     statusLine.textContent = "Making it again…";
+    var headers = { "X-CSRF-Token": csrf };
+    if (contentType) headers["Content-Type"] = contentType;  // FormData sets its own boundary
     fetch("/api/v1/jobs/" + jobId + "/render?download=1", {
-      method: "POST", credentials: "same-origin", body: JSON.stringify(changes),
-      headers: { "X-CSRF-Token": csrf, "Content-Type": "application/json" }
+      method: "POST", credentials: "same-origin", body: body, headers: headers
     }).then(function (response) {
       if (!response.ok) {
         return response.json().catch(function () { return {}; }).then(function (body) {
