@@ -9,6 +9,7 @@ from telegram import Message, Update
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
+from bot import rerender
 from bot.payments import buy_markup
 from bot.services import (
     PRIVATE,
@@ -57,7 +58,9 @@ class FileTooBig(Exception):
 
 
 async def photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A photo: cut out its largest size."""
+    """A photo: cut out its largest size (or, after "On a picture…", put a result on it)."""
+    if await rerender.take_picture(update, context):
+        return
     best = update.effective_message.photo[-1]
     await submit_photo(update, context, Incoming(best.file_id, best.file_size, PHOTO_NAME))
 

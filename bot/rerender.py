@@ -17,7 +17,15 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Repl
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
-from bot.services import PRIVATE, current_user, is_not_modified, language_of, off_loop, services
+from bot.services import (
+    PRIVATE,
+    current_user,
+    download_limit,
+    is_not_modified,
+    language_of,
+    off_loop,
+    services,
+)
 from bot.settings_menu import PALETTE, WHITE, apply_choice
 from bot.texts import EN, text
 from core import renders
@@ -30,9 +38,12 @@ logger = logging.getLogger(__name__)
 PREFIX = "rs"
 PACK = "sp"  # the sticker pack's buttons
 PATTERN = re.compile(rf"^{PREFIX}:(j[0-9a-f]{{32}}|r\d{{1,12}}):"
-                     r"(mode:(png|sticker)|color:[0-9a-f]{6}|crop|colors|back|hex)$")
+                     r"(mode:(png|sticker)|color:[0-9a-f]{6}|crop|colors|back|hex|shot|picture)$")
 HEX = re.compile(r"^\s*#?([0-9a-fA-F]{6})\s*$")
 PENDING_HEX = "rerender_hex"  # user_data: the file whose "send a hex code" was pressed last
+PENDING_PICTURE = "rerender_picture"  # user_data: the file whose "on a picture" was pressed last
+# "Product shot": the subject at 80% of the frame, centred, on white (remove.bg's scale and position).
+PRODUCT_SHOT = {"mode": "color", "bg_color": "#ffffff", "crop": False, "scale": 80, "position": "center"}
 
 
 def _button(label: str, where: str, choice: str) -> InlineKeyboardButton:
@@ -67,8 +78,10 @@ def pack_button(where: str, language: str) -> InlineKeyboardButton:
 def palette_keyboard(where: str, language: str) -> InlineKeyboardMarkup:
     buttons = [_button(text(language, f"color_{color}"), where, f"color:{color[1:]}") for color in PALETTE]
     rows = [buttons[i:i + 2] for i in range(0, len(buttons), 2)]
-    return InlineKeyboardMarkup([*rows, [_button(text(language, "opt_hex"), where, "hex"),
-                                         _button(text(language, "opt_back"), where, "back")]])
+    return InlineKeyboardMarkup([*rows, [_button(text(language, "opt_shot"), where, "shot"),
+                                         _button(text(language, "opt_picture"), where, "picture")],
+                                 [_button(text(language, "opt_hex"), where, "hex"),
+                                  _button(text(language, "opt_back"), where, "back")]])
 
 
 async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -76,10 +89,11 @@ async def on_press(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
     match = PATTERN.match(query.data or "")
     where, choice = match.group(1), match.group(2)
-    if choice == "hex":  # the next hex code this person sends colours this file
-        context.user_data[PENDING_HEX] = (where, query.message.chat_id, query.message.message_id)
+    if choice in ("hex", "picture"):  # the next hex code (or photo) this person sends is for this file
+        pending = PENDING_HEX if choice == "hex" else PENDING_PICTURE
+        context.user_data[pending] = (where, query.message.chat_id, query.message.message_id)
         await query.answer()
-        await query.message.reply_text(text(language_of(update), "render_hex_prompt"))
+        await query.message.reply_text(text(language_of(update), f"render_{choice}_prompt"))
         return
     await _render(update, context, where, choice, query.message)
 
@@ -95,6 +109,27 @@ async def on_hex(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _render(update, context, where, f"color:{color}", _Replied(chat_id, message_id))
 
 
+async def take_picture(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """A photo sent after "On a picture…": the file it was pressed under, on this photo (True);
+    False when no such button was pressed, and the photo is a new one to cut out."""
+    pending = context.user_data.pop(PENDING_PICTURE, None)
+    if pending is None:
+        return False
+    where, chat_id, message_id = pending
+    language, best = language_of(update), update.effective_message.photo[-1]
+    limit = download_limit(services(context).settings)
+    try:
+        if best.file_size and best.file_size > limit:
+            raise BadRequest("file is too big")
+        picture = bytes(await (await context.bot.get_file(best.file_id)).download_as_bytearray())
+    except TelegramError as exc:
+        logger.info("the picture for render %s could not be fetched: %s", where, exc)
+        await update.effective_message.reply_text(text(language, "download_failed"))
+        return True
+    await _render(update, context, where, "picture", _Replied(chat_id, message_id), background=picture)
+    return True
+
+
 class _Replied:
     """The message a result was sent under (what a button press carries), for a typed answer."""
 
@@ -102,7 +137,8 @@ class _Replied:
         self.chat_id, self.message_id = chat_id, message_id
 
 
-async def _render(update: Update, context: ContextTypes.DEFAULT_TYPE, where: str, choice: str, message) -> None:
+async def _render(update: Update, context: ContextTypes.DEFAULT_TYPE, where: str, choice: str, message,
+                  background: bytes | None = None) -> None:
     query = update.callback_query
     language = language_of(update)
     user = await current_user(update, context)
@@ -116,10 +152,11 @@ async def _render(update: Update, context: ContextTypes.DEFAULT_TYPE, where: str
                         else result_keyboard(where, shown, language))
             await _set_keyboard(query, keyboard)
             return
-        wanted = apply_choice(shown, choice)
+        wanted = asdict(apply_choice(shown, choice)) if choice not in ("shot", "picture") else (
+            PRODUCT_SHOT if choice == "shot" else {})
         svc = services(context)
-        rendered = await off_loop(renders.render_job, job_id, user.id, asdict(wanted), settings=svc.settings,
-                                  storage=svc.storage, limiter=Limiter())
+        rendered = await off_loop(renders.render_job, job_id, user.id, wanted, settings=svc.settings,
+                                  storage=svc.storage, limiter=Limiter(), background=background)
     except CutoutError as exc:
         key = f"render_{exc.code}"
         said = text(language, key) if key in EN else exc.message

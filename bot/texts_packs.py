@@ -1,9 +1,13 @@
-"""The texts of albums and sticker packs, in English and Russian (merged into bot.texts' catalogue)."""
+"""The texts of albums, sticker packs and product shots, in English and Russian (merged into
+bot.texts' catalogue)."""
 
 from __future__ import annotations
 
 EN: dict[str, str] = {
     "cmd_stickers": "Your sticker packs",
+    "opt_shot": "Product shot",
+    "opt_picture": "On a picture…",
+    "render_picture_prompt": "Send me the photo to put behind it.",
     # Albums
     "album_received": "Got your album of {count} photos.",
     "album_progress": "Album: {done} of {taken} done.",
@@ -43,6 +47,9 @@ EN: dict[str, str] = {
 
 RU: dict[str, str] = {
     "cmd_stickers": "Ваши стикерпаки",
+    "opt_shot": "Для витрины",
+    "opt_picture": "На фоне фото…",
+    "render_picture_prompt": "Пришлите фото, которое поставить фоном.",
     "album_received": "Альбом из {count} фото получен.",
     "album_progress": "Альбом: готово {done} из {taken}.",
     "album_progress_failed": "Альбом: готово {done} из {taken}, не получилось {failed} (кредиты за них "

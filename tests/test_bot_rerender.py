@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from core import billing
+from core import billing, jobs
 from core.retention import purge_files
 from tests.support.bot_updates import Person
 from tests.support.bot_workers import bot_with_workers, data_of, result_of
@@ -107,3 +107,27 @@ def test_a_file_telegram_refuses_to_take_is_not_charged(sqlite_settings, engine)
         assert answer.params["text"] == "I could not send that file; nothing was charged. Try again."
         assert billing.balance(job.user_id).total == before
         assert Render.get().refunded_at is not None and check_ledger() == []
+
+
+def test_a_product_shot_and_a_picture_behind_it_from_the_colour_menu(sqlite_settings, engine, model_runs):
+    from PIL import Image
+
+    from tests.support.images import encode
+
+    with bot_with_workers(sqlite_settings, engine) as bot:
+        ann = Person(8108)
+        document, job = result_of(bot, ann)
+        bot.send(ann.press(data_of(document, "Other colour")))
+        [palette] = bot.api.wait_for("editMessageReplyMarkup")
+        bot.send(ann.press(data_of(palette, "Product shot")))
+        shot = decode(bot.api.wait_for("sendDocument", 2)[-1].files["document"][1]).convert("RGB")
+        red = [x for x in range(shot.width) if shot.getpixel((x, shot.height // 2))[1] < 100]
+        assert shot.getpixel((1, 1)) == (255, 255, 255) and max(red) - min(red) > 55  # 45 px wide before
+        bot.send(ann.press(data_of(palette, "On a picture")))
+        assert bot.api.sent_texts()[-1] == "Send me the photo to put behind it."
+        lawn = bot.api.add_file(encode(Image.new("RGB", (300, 200), (0, 160, 0)), "JPEG", quality=95))
+        bot.send(ann.photo(lawn))
+        behind = decode(bot.api.wait_for("sendDocument", 3)[-1].files["document"][1]).convert("RGB")
+        assert behind.getpixel((2, 2))[1] > 140 and behind.getpixel((2, 2))[0] < 30
+        assert len(model_runs) == 1 and len(jobs.list_jobs(job.user_id).items) == 1  # the lawn made no job
+        bot.assert_no_errors()
