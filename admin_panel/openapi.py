@@ -78,7 +78,8 @@ SCHEMAS = {
         "created_at": {"type": "string", "format": "date-time"}}},
     "JobOptions": {"type": "object", "properties": {
         "mode": {"type": "string", "enum": list(MODES)}, "bg_color": {"type": "string"}, "crop": {"type": "boolean"},
-        "margin": {"type": "integer"}, "format": {"type": "string", "enum": list(FORMATS)}}},
+        "margin": {"type": "integer"}, "format": {"type": "string", "enum": list(FORMATS)},
+        "scale": {"type": "integer"}, "position": {"type": "string"}}},
     "Job": {"type": "object", "required": ["id", "status", "price"], "properties": {
         "id": {"type": "string", "format": "uuid"}, "user_id": {"type": "integer"},
         "status": {"type": "string", "enum": list(JOB_STATUSES)}, "price": {"type": "integer"},
@@ -149,12 +150,16 @@ UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
         "bg_color": {"type": "string", "pattern": "^#?[0-9a-fA-F]{6}$"},
         "crop": {"type": "boolean"},
         "margin": {"type": "integer", "minimum": 0, "maximum": 50},
-        "format": {"type": "string", "enum": list(FORMATS)}}}}}}
+        "format": {"type": "string", "enum": list(FORMATS)},
+        "scale": {"type": "string", "description": "The subject's share of the frame: 10% to 100%, or original"},
+        "position": {"type": "string", "description": "original, center, or one or two of 0% to 100%"}}}}}}
 _OPTIONS = {"type": "object", "additionalProperties": False, "properties": {
     key: value for key, value in UPLOAD["content"]["multipart/form-data"]["schema"]["properties"].items()
     if key != "image"}}
+_RENDER_FORM = {**_OPTIONS, "properties": {**_OPTIONS["properties"], "bg_image": {
+    "type": "string", "format": "binary", "description": "A picture to put the subject on (colour mode)"}}}
 RENDER = {"required": False, "content": {"application/json": {"schema": _OPTIONS},
-                                         "multipart/form-data": {"schema": _OPTIONS}}}
+                                         "multipart/form-data": {"schema": _RENDER_FORM}}}
 IMAGE = {"description": "The result image", "content": {
     t: {"schema": {"type": "string", "format": "binary"}} for t in ("image/png", "image/webp", "image/jpeg")}}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from core.errors import InvalidOptions
@@ -42,7 +42,10 @@ class JobOptions:
 
     @classmethod
     def from_json(cls, text: str | None) -> JobOptions:
-        return parse_options(json.loads(text or "{}"))
+        """Stored options; a key this version does not know (written by a newer one, mid-deploy) is
+        left out rather than making the job unreadable."""
+        known = {f.name for f in fields(cls)}
+        return parse_options({k: v for k, v in json.loads(text or "{}").items() if k in known})
 
     @property
     def content_type(self) -> str:

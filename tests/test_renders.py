@@ -192,3 +192,11 @@ def test_a_background_picture_goes_behind_the_subject(done, no_model):
     broken = panel.client.post(f"/api/v1/jobs/{job.id}/render", data={"bg_image": (BytesIO(b"nope"), "bg.png")},
                                headers=panel.auth(user), content_type="multipart/form-data")
     assert broken.status_code == 415
+
+
+def test_options_stored_by_a_newer_version_still_read():
+    """Mid-deploy, an older process reads a job a newer one wrote: unknown keys are left out."""
+    from core.options import JobOptions
+
+    stored = '{"mode": "color", "bg_color": "#ff0000", "shadow": "soft"}'
+    assert JobOptions.from_json(stored) == JobOptions(mode="color", bg_color="#ff0000")
