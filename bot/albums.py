@@ -22,7 +22,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes, MessageHandler, filters
 
 from bot.payments import buy_markup
-from bot.photos import PHOTO_NAME, FileTooBig, Incoming, error_text, fetch, too_large
+from bot.photos import PHOTO_NAME, FileTooBig, Incoming, error_text, fetch, may_submit, too_large
 from bot.services import PRIVATE, current_user, download_limit, language_of, off_loop, services
 from bot.texts import text
 from core import albums, billing, jobs
@@ -104,11 +104,7 @@ async def submit_album(update: Update, context: ContextTypes.DEFAULT_TYPE,
         logger.info("album %s in chat %s was submitted already; ignored", first.media_group_id, first.chat_id)
         return
     user = await current_user(update, context)
-    try:  # core's rules, before any download
-        await off_loop(jobs.check_can_submit, user.id, svc.settings)
-    except CutoutError as exc:
-        await first.reply_text(error_text(language, exc, svc.settings, user.balance.total),
-                               reply_markup=buy_markup(language) if isinstance(exc, InsufficientCredits) else None)
+    if not await may_submit(first, language, user, svc.settings):
         return
     album_id = await off_loop(albums.open_album, user.id, first.chat_id, first.media_group_id, len(photos))
     status = await first.reply_text(text(language, "album_received", count=len(photos)), do_quote=True)

@@ -94,11 +94,7 @@ async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incom
     if incoming.file_size and incoming.file_size > download_limit(svc.settings):
         await message.reply_text(too_large(language, incoming.file_size, svc.settings))
         return
-    try:  # core's rules, before the download
-        await off_loop(jobs.check_can_submit, user.id, svc.settings)
-    except CutoutError as exc:
-        await message.reply_text(error_text(language, exc, svc.settings, user.balance.total),
-                                 reply_markup=buy_markup(language) if isinstance(exc, InsufficientCredits) else None)
+    if not await may_submit(message, language, user, svc.settings):
         return
     status = await message.reply_text(text(language, "received"), do_quote=True)
     try:
@@ -117,13 +113,30 @@ async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incom
         return
     except CutoutError as exc:
         await status.edit_text(error_text(language, exc, svc.settings, user.balance.total),
-                               reply_markup=buy_markup(language) if isinstance(exc, InsufficientCredits) else None)
+                               reply_markup=refusal_markup(language, exc))
         return
     try:
         # Edited before the publish, so a worker's "processing" is never overwritten by "queued".
         await status.edit_text(text(language, "status_queued", position=position))
     finally:
         await off_loop(jobs.try_publish, svc.queue, job.id)  # the job is paid for: publish whatever the chat did
+
+
+async def may_submit(message: Message, language: str, user: UserView, settings: Settings) -> bool:
+    """core's rules (blocked, credits, photos in progress) before any download; a refusal is said
+    in reply to `message` (with a buy button when credits are short)."""
+    try:
+        await off_loop(jobs.check_can_submit, user.id, settings)
+    except CutoutError as exc:
+        await message.reply_text(error_text(language, exc, settings, user.balance.total),
+                                 reply_markup=refusal_markup(language, exc))
+        return False
+    return True
+
+
+def refusal_markup(language: str, exc: CutoutError):
+    """A buy button under a refusal for want of credits."""
+    return buy_markup(language) if isinstance(exc, InsufficientCredits) else None
 
 
 def too_large(language: str, size: int, settings: Settings) -> str:

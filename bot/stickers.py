@@ -226,16 +226,13 @@ async def list_sets(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                               disable_web_page_preview=True)
 
 
+REFUSALS = {JobNotFound: "pack_not_yours", NotASticker: "pack_not_a_sticker", ResultGone: "pack_gone",
+            StickerNotFound: "pack_not_found"}
+
+
 def _refusal(language: str, exc: CutoutError) -> str:
-    if isinstance(exc, JobNotFound):
-        return text(language, "pack_not_yours")
-    if isinstance(exc, NotASticker):
-        return text(language, "pack_not_a_sticker")
-    if isinstance(exc, ResultGone):
-        return text(language, "pack_gone")
-    if isinstance(exc, StickerNotFound):
-        return text(language, "pack_not_found")
-    return exc.message
+    key = REFUSALS.get(type(exc))
+    return text(language, key) if key else exc.message
 
 
 def telegram_text(language: str, exc: TelegramError, emoji: str = "") -> str:
