@@ -181,7 +181,7 @@ def get_job(job_id: str):
             response.headers["Retry-After"] = "1"
         return response
     try:
-        return jsonify(job_json(jobs.wait_for_job(job_id, _user_id(), timeout=wait)))
+        return jsonify(job_json(services().finished.wait(job_id, _user_id(), timeout=wait)))
     finally:
         waiters.release()
 

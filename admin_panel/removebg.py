@@ -22,6 +22,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from admin_panel import limiter as limits
 from admin_panel.extensions import services
 from core import billing, jobs, removebg, tokens
+from core.db import rest_connection
 from core.enums import JobSource, JobStatus
 from core.errors import (
     CutoutError,
@@ -33,7 +34,6 @@ from core.errors import (
     UserBlocked,
 )
 from core.fetch import fetch_image
-from core.images import inspect_image
 from core.ratelimit import hits_in_window
 from core.removebg import RemoveBgError
 
@@ -57,7 +57,8 @@ def errors(code: str, title: str, status: int, detail: str | None = None, **extr
 @bp.errorhandler(CutoutError)
 def _domain_error(exc: CutoutError):
     if isinstance(exc, RemoveBgError):
-        response = errors(exc.code, exc.title, exc.status, exc.message)
+        job = {"job_id": exc.job_id} if getattr(exc, "job_id", None) else {}
+        response = errors(exc.code, exc.title, exc.status, exc.message, **job)
         if exc.status == 429:
             response.headers["Retry-After"] = "1"
         return _limited(response)
@@ -156,32 +157,43 @@ def remove_background():
     user_id = _caller()
     svc = services()
     _count_request(user_id)
-    fields, files = _fields()
-    params = removebg.parse_params(fields)
-    background = _background(fields, files)
-    data = _image(fields, files)
-    info = inspect_image(data, svc.settings.max_upload_bytes, svc.settings.max_pixels)
-    removebg.roi_box(params, info.width, info.height)  # remove.bg's roi errors before anything is charged
     if not svc.waiters.acquire(blocking=False):  # every waiting thread is taken: never starve the others
         raise RemoveBgError("rate_limit_exceeded", "This server is busy with other images; try again in a second.",
                             status=429, title="Rate limit exceeded")
     try:
+        rest_connection()  # reading the body, downloads and the wait hold no database connection
+        fields, files = _fields()
+        params = removebg.parse_params(fields)
+        background = _background(fields, files)
+        data = _image(fields, files)
+        removebg.check_before_charging(data, background, params, max_bytes=svc.settings.max_upload_bytes,
+                                       max_pixels=svc.settings.max_pixels)
         job = jobs.submit_job(user_id, data, {"mode": "png"}, settings=svc.settings, storage=svc.storage,
-                              queue=svc.queue, source=JobSource.REMOVEBG, input_name="image", preview=params.preview)
+                              queue=svc.queue, source=JobSource.REMOVEBG, input_name="image", preview=params.preview,
+                              idempotency_key=request.headers.get("Idempotency-Key"))
         job = svc.finished.wait(job.id, user_id, timeout=svc.settings.sync_timeout_seconds)
     finally:
         svc.waiters.release()
     if job.status != JobStatus.DONE:
         return _unfinished(job)
+    return _answer(_rendered(job, params, background), job.price)
+
+
+def _rendered(job, params: removebg.Params, background: bytes | None) -> removebg.Output:
+    """The answer's file from the done job. What could be refused was refused before the charge;
+    a failure here gives the credit back, except a subject outside the roi: the job's cut-out
+    exists (GET /api/v1/jobs/<id>/result), so it was made and is paid for."""
+    svc = services()
     try:
-        output = removebg.render(svc.storage.get(job.input_key), svc.storage.get(job.mask_key), params,
-                                 background=background, max_bytes=svc.settings.max_upload_bytes,
-                                 max_pixels=svc.settings.max_pixels)
-    except RemoveBgError as exc:
-        if exc.code == "unknown_foreground":
-            jobs.refund_done_job(job.id, "No foreground found in the image (remove.bg API)")
+        return removebg.render(svc.storage.get(job.input_key), svc.storage.get(job.mask_key), params,
+                               background=background, max_bytes=svc.settings.max_upload_bytes,
+                               max_pixels=svc.settings.max_pixels)
+    except Exception as exc:
+        if getattr(exc, "outside_roi", False):
+            exc.job_id = job.id  # where its cut-out can be fetched
+        else:
+            jobs.refund_done_job(job.id, f"No answer could be made (remove.bg API): {exc}"[:500])
         raise
-    return _answer(output, job.price)
 
 
 def _unfinished(job) -> Response:

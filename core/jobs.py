@@ -4,16 +4,15 @@ cancel, retry, and the result file. The sweeper's queries are in core.sweeps."""
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from datetime import timedelta
 
-from peewee import IntegrityError
+from peewee import IntegrityError, fn
 
 from core import billing, idempotency
 from core.accounts import require_active
 from core.db import db
-from core.enums import ACTIVE, FINISHED, EntryKind, EntryStatus, JobSource, JobStatus
+from core.enums import ACTIVE, EntryKind, EntryStatus, JobSource, JobStatus
 from core.errors import (
     DuplicateSubmission,
     InsufficientCredits,
@@ -32,10 +31,6 @@ from core.views import JobView, Page, paginate
 
 logger = logging.getLogger(__name__)
 
-# How often a waiting caller reads the job's status (one indexed read): often while the job is
-# processing, so the answer follows its end closely; seldom while it is still queued behind
-# others, which may take minutes (reading every 20 ms then cost the panel 60 ms of CPU per photo).
-WAIT_INTERVALS = {JobStatus.QUEUED: 0.25, JobStatus.PROCESSING: 0.02}
 
 
 def create_job(user_id: int, data: bytes, options: JobOptions | dict | None, *, settings: Settings,
@@ -197,24 +192,6 @@ def get_job(job_id, user_id: int | None = None) -> JobView:
     return JobView.of(job)
 
 
-def wait_for_job(job_id, user_id: int | None = None, *, timeout: float) -> JobView:
-    """The job as soon as it is finished, or as it is after `timeout` seconds (get_job's rules)."""
-    job = get_job(job_id, user_id)
-    deadline = time.monotonic() + timeout
-    sql, params = Job.select(Job.status).where(Job.id == uuid.UUID(str(job.id))).sql()
-    status = job.status
-    while status not in FINISHED:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
-        time.sleep(min(WAIT_INTERVALS.get(status, 0.02), remaining))
-        row = db.execute_sql(sql, params).fetchone()
-        if row is None:
-            raise JobNotFound()
-        status = row[0]
-    return get_job(job_id, user_id)
-
-
 def list_jobs(user_id: int, page: int = 1, per_page: int = 20) -> Page[JobView]:
     """The user's jobs, newest first."""
     return paginate(Job.for_user(user_id), page, per_page, JobView.of)
@@ -297,10 +274,7 @@ def _close_with_refund(job_id, status: str, error: str | None, closable: tuple[s
                    .where(Job.id == job.id, Job.status.in_(closable)).execute())
         if not updated:
             return False
-        # A done job's charge was made final; closing one (refund_done_job) gives that back.
-        owed = (EntryStatus.PENDING, EntryStatus.COMPLETED) if JobStatus.DONE in closable else (EntryStatus.PENDING,)
-        charges = list(Transaction.select().where(Transaction.job == job.id, Transaction.kind == EntryKind.CHARGE,
-                                                  Transaction.status.in_(owed)))
+        charges = _owed_charges(job.id, done=JobStatus.DONE in closable)
         for charge in charges:
             billing.move_credits(job.user_id, charge.bucket, -charge.amount, EntryKind.REFUND, job=job.id,
                                  note=f"Refund: job {status}")
@@ -308,6 +282,19 @@ def _close_with_refund(job_id, status: str, error: str | None, closable: tuple[s
                 Transaction.update(status=EntryStatus.REFUNDED).where(Transaction.id == charge.id).execute()
     logger.info("job %s %s and refunded", job.id, status)
     return True
+
+
+def _owed_charges(job_id, *, done: bool) -> list[Transaction]:
+    """The charges a closing job gives back: its pending ones; for a done job (refund_done_job),
+    whose charge was made final, the ones since its last refund (an admin's retry charges anew)."""
+    if not done:
+        return list(Transaction.select().where(Transaction.job == job_id, Transaction.kind == EntryKind.CHARGE,
+                                               Transaction.status == EntryStatus.PENDING))
+    last_refund = (Transaction.select(fn.MAX(Transaction.id))
+                   .where(Transaction.job == job_id, Transaction.kind == EntryKind.REFUND).scalar() or 0)
+    return list(Transaction.select().where(
+        Transaction.job == job_id, Transaction.kind == EntryKind.CHARGE, Transaction.id > last_refund,
+        Transaction.status.in_((EntryStatus.PENDING, EntryStatus.COMPLETED))))
 
 
 def cancel_queued_jobs(user_id: int) -> list[JobView]:

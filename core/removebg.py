@@ -17,6 +17,7 @@ from typing import Any
 from PIL import Image, ImageChops, ImageColor, ImageOps
 
 from core.errors import CutoutError
+from core.images import inspect_image
 from core.options import parse_position, parse_scale, valid_position
 from core.png import encode_png
 from core.render import SUBJECT_THRESHOLD, decode_image, place, split_alpha, transparent
@@ -59,7 +60,7 @@ class Length:
 class Params:
     """One request's output parameters, checked."""
 
-    size: str = "auto"
+    size: str = "preview"  # remove.bg's default
     type: str = "auto"
     format: str = "auto"
     channels: str = "rgba"
@@ -92,7 +93,7 @@ class Output:
 def parse_params(fields: Mapping[str, Any]) -> Params:
     """remove.bg's output parameters from a request's fields (strings, or JSON's values)."""
     text = {name: str(value).strip() for name, value in fields.items() if value is not None and value != ""}
-    size = text.get("size", "auto").lower()
+    size = text.get("size", "preview").lower()
     if size not in SIZES:
         raise RemoveBgError("invalid_size", f"size must be one of {', '.join(SIZES)}.")
     kind = text.get("type", "auto").lower()
@@ -175,6 +176,37 @@ def _roi(value: str) -> tuple[Length, Length, Length, Length]:
     return tuple(_length(token, "invalid_roi", "roi") for token in tokens)
 
 
+WEBP_MAX_SIDE = 16383
+
+
+def check_before_charging(photo: bytes, background: bytes | None, params: Params, *, max_bytes: int,
+                          max_pixels: int) -> None:
+    """Every refusal that can be known before the model runs, so that none comes after the charge:
+    the photo's header, the roi against its upright size, WebP's size limit, the background."""
+    inspect_image(photo, max_bytes, max_pixels)
+    width, height = upright_size(photo)
+    roi_box(params, width, height)
+    if params.max_pixels and width * height > params.max_pixels:
+        factor = (params.max_pixels / (width * height)) ** 0.5
+        width, height = int(width * factor), int(height * factor)
+    if params.format == "webp" and max(width, height) > WEBP_MAX_SIDE:
+        raise RemoveBgError("resolution_too_high", f"WebP holds at most {WEBP_MAX_SIDE} px a side; ask for "
+                                                   "png or jpg, or a smaller size.")
+    if background is not None:
+        decode_image(background, max_bytes=max_bytes, max_pixels=max_pixels)
+
+
+def upright_size(data: bytes) -> tuple[int, int]:
+    """The photo's width and height once its EXIF orientation is applied (from the header)."""
+    with Image.open(io.BytesIO(data)) as image:
+        width, height = image.size
+        try:
+            turned = image.getexif().get(0x0112) in (5, 6, 7, 8)
+        except Exception:  # a damaged EXIF block: decode_image ignores it too
+            turned = False
+    return (height, width) if turned else (width, height)
+
+
 def roi_box(params: Params, width: int, height: int) -> tuple[int, int, int, int]:
     """The region of interest in pixels of a width x height photo; remove.bg's roi errors."""
     x1, y1, x2, y2 = (length.pixels(of) for length, of in zip(params.roi, (width, height, width, height), strict=True))
@@ -193,10 +225,14 @@ def render(photo: bytes, mask_png: bytes, params: Params, *, background: bytes |
     mask.load()
     if alpha is not None:  # what was transparent already stays so, as in every other output
         mask = ImageChops.darker(mask, alpha)
+    anywhere = _subject(mask) is not None
     mask = _only_roi(mask, roi_box(params, *rgb.size))
     if _subject(mask) is None:
-        raise RemoveBgError("unknown_foreground", "Could not identify a foreground in the image.",
-                            title="Could not identify foreground in image")
+        where = " within the roi." if anywhere else "."
+        error = RemoveBgError("unknown_foreground", f"Could not identify a foreground in the image{where}",
+                              title="Could not identify foreground in image")
+        error.outside_roi = anywhere  # the subject is there, outside the roi: the job's cut-out exists
+        raise error
     rgb, mask = _resized(rgb, mask, params.max_pixels)
     if params.crop:
         rgb, mask = _cropped(rgb, mask, params.crop_margin)
@@ -259,8 +295,8 @@ def _encoded(cutout: Image.Image, params: Params, background: bytes | None, *, m
     elif background is not None:
         image = _on_image(cutout, background, max_bytes=max_bytes, max_pixels=max_pixels)
     fmt = params.format
-    if fmt == "auto":
-        fmt = "png" if image.mode == "RGBA" else "jpg"
+    if fmt == "auto":  # remove.bg's: PNG when some of it is transparent, else JPEG
+        fmt = "png" if image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255 else "jpg"
     return _save(image, fmt)
 
 

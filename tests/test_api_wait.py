@@ -102,7 +102,7 @@ def test_someone_elses_job_is_404_with_wait_too(panel):
     response, took = get(panel, other, job.id, "5")
     assert response.status_code == 404 and took < 1
     with pytest.raises(JobNotFound):
-        jobs.wait_for_job(job.id, other.id, timeout=5)
+        panel.app.extensions["cutout"].finished.wait(job.id, other.id, timeout=5)
 
 
 def test_while_every_waiting_slot_is_taken_the_answer_comes_at_once_with_retry_after(panel):

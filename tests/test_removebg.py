@@ -66,7 +66,7 @@ def error_code(response) -> str:
 
 def test_multipart_upload_answers_the_png_with_remove_bgs_headers(removebg):
     user_id, key = key_of(removebg)
-    response = post(removebg, key, files={"image_file": PHOTO})
+    response = post(removebg, key, files={"image_file": PHOTO}, data={"size": "full"})
     assert response.status_code == 200 and response.mimetype == "image/png"
     image = decode(response.data)
     assert image.mode == "RGBA" and image.size == (120, 80)
@@ -177,10 +177,10 @@ def test_scale_and_position_place_the_subject(removebg):
         assert response.status_code == 400 and error_code(response) == code
 
 
-def test_size_preview_is_small_and_free_up_to_the_daily_allowance(removebg):
+def test_size_preview_is_the_default_small_and_free_up_to_the_daily_allowance(removebg):
     user_id, key = key_of(removebg, credits=1)
     big = encode(subject_image((1000, 800)), "JPEG")
-    response = post(removebg, key, files={"image_file": big}, data={"size": "preview"})
+    response = post(removebg, key, files={"image_file": big})  # remove.bg's default size: preview
     width, height = decode(response.data).size
     assert width * height <= 250_000 and response.headers["X-Credits-Charged"] == "0"
     assert billing.balance(user_id).total == 1
@@ -223,7 +223,7 @@ def test_no_subject_is_unknown_foreground_and_refunded(removebg):
 
 def test_without_credits_it_is_402_and_charges_nothing(removebg):
     user_id, key = key_of(removebg, credits=0)
-    response = post(removebg, key, files={"image_file": PHOTO})
+    response = post(removebg, key, files={"image_file": PHOTO}, data={"size": "full"})
     assert response.status_code == 402 and error_code(response) == "insufficient_credits"
     assert Job.select().count() == 0 and check_ledger() == []
 
@@ -254,7 +254,7 @@ def test_a_timeout_answers_504_and_the_job_can_still_be_fetched(settings):
     """No worker at all: the request gives up after SYNC_TIMEOUT_SECONDS with the job's id."""
     panel = Panel.build(settings.__class__(**{**settings.__dict__, "sync_timeout_seconds": 1}))
     user_id, key = key_of(panel)
-    response = post(panel, key, files={"image_file": PHOTO})
+    response = post(panel, key, files={"image_file": PHOTO}, data={"size": "full"})
     assert response.status_code == 504 and error_code(response) == "timeout"
     job_id = response.get_json()["job_id"]
     assert response.headers["Location"] == f"/api/v1/jobs/{job_id}"
@@ -289,3 +289,50 @@ def test_with_image_urls_on_this_servers_network_is_still_refused(settings):
             response = post(panel, key, json_body=fields)
             assert response.status_code == 400 and error_code(response) == "invalid_image_url", (field, url)
     assert billing.balance(user_id).total == 5 and Job.select().count() == 0
+
+
+def test_what_would_fail_after_the_model_is_refused_before_the_charge(removebg):
+    """A background that cannot be read, a roi past the photo as it stands upright (EXIF), a WebP
+    too wide: 400 before any job, so nothing is charged and no cut-out is made."""
+    user_id, key = key_of(removebg)
+    turned = Image.open(io.BytesIO(PHOTO))
+    exif = turned.getexif()
+    exif[0x0112] = 6  # rotate 90°: upright it is 80 wide and 120 high
+    rotated = encode(turned, "JPEG", exif=exif.tobytes())
+    wide = encode(Image.new("RGB", (17000, 20), (200, 20, 20)), "PNG")
+    for files, fields, code in [({"image_file": PHOTO, "bg_image_file": b"not a picture"}, {}, "invalid_file_type"),
+                                ({"image_file": rotated}, {"roi": "0px 0px 120px 80px"}, "roi_exceeds_bounds"),
+                                ({"image_file": wide}, {"format": "webp", "size": "full"}, "resolution_too_high")]:
+        response = post(removebg, key, files=files, data=fields)
+        assert response.status_code == 400 and error_code(response) == code, code
+    assert billing.balance(user_id).total == 5 and Job.select().count() == 0
+
+
+def test_a_subject_outside_the_roi_is_unknown_foreground_but_its_cut_out_is_paid_for(removebg):
+    """Refunding it would give away the job's full cut-out (GET /api/v1/jobs/<id>/result)."""
+    user_id, key = key_of(removebg)
+    response = post(removebg, key, files={"image_file": PHOTO}, data={"roi": "0px 0px 10px 10px", "size": "full"})
+    assert response.status_code == 400 and error_code(response) == "unknown_foreground"
+    job_id = response.get_json()["job_id"]
+    assert jobs.get_job(job_id).status == JobStatus.DONE and billing.balance(user_id).total == 4
+    assert check_ledger() == []
+
+
+def test_an_idempotency_key_makes_a_retry_after_a_timeout_free(settings, engine):
+    panel = Panel.build(settings.__class__(**{**settings.__dict__, "sync_timeout_seconds": 1}))
+    user_id, key = key_of(panel)
+    headers = {"X-Api-Key": key, "Idempotency-Key": "order-17"}
+    upload = {"image_file": (io.BytesIO(PHOTO), "p.jpg"), "size": "full"}
+    first = panel.client.post("/v1.0/removebg", data=upload, headers=headers, content_type="multipart/form-data")
+    assert first.status_code == 504
+    stop = threading.Event()
+    threads = start_workers(settings, panel.queue, engine, stop, storage=panel.storage, sweep=False)
+    try:
+        upload = {"image_file": (io.BytesIO(PHOTO), "p.jpg"), "size": "full"}
+        again = panel.client.post("/v1.0/removebg", data=upload, headers=headers, content_type="multipart/form-data")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert again.status_code == 200 and Job.select().count() == 1
+    assert billing.balance(user_id).total == 4 and check_ledger() == []

@@ -78,6 +78,7 @@ class Panel:
         key = output_key(job_id, content_type.split("/")[1].replace("jpeg", "jpg"))
         self.storage.put(key, data if data is not None else png())
         assert jobs.complete_job(job_id, output_key=key, content_type=content_type)
+        self.queue.publish_finished(job_id)  # as a worker announces it
         return jobs.get_job(job_id)
 
     def sign_in_browser(self, user: UserView) -> None:
