@@ -15,7 +15,7 @@ from admin_panel.errors import register_error_handlers
 from admin_panel.extensions import PanelRuntime
 from core import tokens
 from core.bootstrap import start
-from core.db import enter_scope, exit_scope
+from core.db import db, exit_scope
 from core.finished import FinishedJobs
 from core.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from core.queue import JobQueue, open_queue
@@ -93,9 +93,11 @@ def _count(response) -> None:
 
 
 def _open_database() -> None:
+    """The request's unit of work; its connection is taken at its first query, not here, so a
+    request still reading a slow upload holds none (gunicorn's threads outnumber the pool)."""
     g.request_started = time.perf_counter()
     if request.endpoint != "static":
-        g.database_opened = enter_scope()
+        g.database_opened = db.is_closed()
 
 
 def _close_database(exc: BaseException | None, keep: bool) -> None:

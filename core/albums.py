@@ -49,8 +49,9 @@ def open_album(user_id: int, chat_id: int, media_group_id: str, photos: int) -> 
 
 
 def set_status_message(album_id: int, message_id: int) -> None:
-    """Remember the message that shows the album's progress."""
-    Album.update(status_message_id=message_id).where(Album.id == album_id).execute()
+    """Remember the message that shows the album's progress: the first one (photos that come late
+    make a second batch, whose message is updated once; the listener keeps the first current)."""
+    Album.update(status_message_id=message_id).where(Album.id == album_id, Album.status_message_id.is_null()).execute()
 
 
 def progress(album_id: int) -> AlbumProgress:

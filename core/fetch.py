@@ -24,11 +24,21 @@ TIMEOUT_SECONDS = 10.0
 CHUNK = 64 * 1024
 
 
+# IPv6 ranges whose low 32 bits are an IPv4 address: NAT64, IPv4-compatible (::a.b.c.d), and
+# IPv4-translated (::ffff:0:a.b.c.d).
+CARRIERS = tuple(ipaddress.ip_network(net) for net in ("64:ff9b::/96", "::/96", "::ffff:0:0:0/96"))
+
+
 def is_public(address: str) -> bool:
-    """True for an address on the public internet."""
-    ip = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    """True for an address on the public internet. An IPv6 address that carries an IPv4 one
+    (mapped, compatible, translated, 6to4, Teredo, NAT64) is judged by the IPv4 address it reaches."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        inner = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if inner is None and any(ip in net for net in CARRIERS):
+            inner = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+        if inner is not None:
+            ip = inner
     return ip.is_global and not ip.is_multicast
 
 
@@ -38,14 +48,12 @@ def fetch_image(url: str, *, max_bytes: int, timeout: float = TIMEOUT_SECONDS,
     file_too_large or failed_image_download."""
     deadline = time.monotonic() + timeout
     for _ in range(MAX_REDIRECTS + 1):
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise RemoveBgError("invalid_image_url", "image_url must be an http or https URL.")
-        address = _checked_address(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80), allowed)
-        connection = _connection(parts.scheme, parts.hostname, parts.port, address, _left(deadline))
+        scheme, host, port, path = _parsed(url)
+        address = _checked_address(host, port, allowed)
+        connection = _connection(scheme, host, port, address, _left(deadline))
         try:
-            path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-            connection.request("GET", path, headers={"Host": parts.netloc, "User-Agent": "Cutout image fetcher"})
+            name = f"[{host}]" if ":" in host else host
+            connection.request("GET", path, headers={"Host": f"{name}:{port}", "User-Agent": "Cutout image fetcher"})
             response = connection.getresponse()
             if response.status in (301, 302, 303, 307, 308) and response.getheader("Location"):
                 url = urljoin(url, response.getheader("Location"))
@@ -60,6 +68,19 @@ def fetch_image(url: str, *, max_bytes: int, timeout: float = TIMEOUT_SECONDS,
     raise RemoveBgError("failed_image_download", f"The image URL redirects more than {MAX_REDIRECTS} times.")
 
 
+def _parsed(url: str) -> tuple[str, str, int, str]:
+    """(scheme, host, port, path with query) of an http(s) URL; invalid_image_url otherwise."""
+    refusal = RemoveBgError("invalid_image_url", "image_url must be an http or https URL.")
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:  # a port out of range, a broken [IPv6] literal
+        raise refusal from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise refusal
+    return parts.scheme, parts.hostname, port, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
 def _left(deadline: float) -> float:
     left = deadline - time.monotonic()
     if left <= 0:
@@ -70,7 +91,7 @@ def _left(deadline: float) -> float:
 def _checked_address(host: str, port: int, allowed: Callable[[str], bool]) -> str:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError:
+    except (OSError, UnicodeError):  # no such name, or one that cannot be encoded (a..b)
         raise RemoveBgError("invalid_image_url", f"The host {host!r} cannot be found.") from None
     addresses = [info[4][0] for info in infos]
     if not addresses or not all(allowed(address) for address in addresses):
@@ -79,7 +100,7 @@ def _checked_address(host: str, port: int, allowed: Callable[[str], bool]) -> st
     return addresses[0]
 
 
-def _connection(scheme: str, host: str, port: int | None, address: str, timeout: float):
+def _connection(scheme: str, host: str, port: int, address: str, timeout: float):
     """An HTTP(S) connection to `address` (already checked) that still names `host` (Host, SNI)."""
     base = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
 

@@ -132,12 +132,15 @@ def check_can_submit(user_id: int, settings: Settings) -> None:
 def _check_in_flight(user_id: int, settings: Settings, album_id: int | None = None, counted: bool = False) -> None:
     """TooManyJobs when this request would make more than MAX_JOBS_IN_FLIGHT of the person's
     requests queued or processing (`counted`: its job is among them already). An album's photos
-    are one request."""
-    jobs = Job.in_flight(user_id)
-    if album_id is not None:  # the album's own photos count as the one request added below
-        jobs, counted = jobs.where(Job.album.is_null() | (Job.album != album_id)), False
+    are one request, whoever counts them."""
+    active = Job.in_flight(user_id)
+    singles = active.where(Job.album.is_null()).count()
+    albums = {row.album_id for row in active.select(Job.album).where(Job.album.is_null(False)).distinct()}
+    if album_id is not None:  # this album is the one request added below
+        albums.discard(album_id)
+        counted = False
     limit = settings.max_jobs_in_flight
-    if jobs.count() + (0 if counted else 1) > limit:
+    if singles + len(albums) + (0 if counted else 1) > limit:
         raise TooManyJobs(f"You already have {limit} photos in progress; wait for one to finish.")
 
 

@@ -116,3 +116,19 @@ def test_an_album_delivered_twice_is_taken_once(sqlite_settings):
             "Got your album of 2 photos.", "Got your album of 1 photos."]
         user = accounts.get_user_by_telegram_id(ann.id)
         assert billing.balance(user.id).total == 0
+
+
+def test_after_an_album_a_single_photo_is_still_taken(sqlite_settings):
+    """The album in progress counts as one request for everything else too (MAX_JOBS_IN_FLIGHT=3)."""
+    with bot_with_workers(sqlite_settings, None, signup_bonus_credits=20) as bot:
+        ann = Person(9106)
+        bot.send(ann.text("/start"))
+        send_album(bot, ann, 5)
+        wait_until(lambda: album_status(bot, ann) == "Album: 0 of 5 done.")
+        bot.send(ann.photo(bot.api.add_file(encode(subject_image(), "JPEG"))))
+        assert Job.select().count() == 6
+        send_album(bot, ann, 2, group="album-2")
+        wait_until(lambda: Job.select().count() == 8)
+        bot.send(ann.photo(bot.api.add_file(encode(subject_image(), "JPEG"))))  # a 4th request: refused
+        assert bot.api.sent_texts()[-1].startswith("You already have 3 photos in progress")
+        assert Job.select().count() == 8

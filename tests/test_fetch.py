@@ -58,7 +58,9 @@ def code_of(call) -> str:
 
 
 @pytest.mark.parametrize("address", ["127.0.0.1", "10.1.2.3", "192.168.0.1", "172.16.0.5", "169.254.169.254",
-                                     "::1", "fe80::1", "::ffff:127.0.0.1", "0.0.0.0", "224.0.0.1"])
+                                     "::1", "fe80::1", "::ffff:127.0.0.1", "0.0.0.0", "224.0.0.1",
+                                     "::127.0.0.1", "64:ff9b::a00:1", "2002:7f00:1::", "::ffff:0:7f00:1",
+                                     "2001:0:4136:e378:8000:63bf:80ff:fffe"])
 def test_private_loopback_link_local_and_metadata_addresses_are_not_public(address):
     assert not is_public(address)
 
@@ -73,8 +75,9 @@ def test_a_url_at_this_server_or_the_metadata_service_is_refused_before_any_conn
         assert code_of(lambda url=url: fetch_image(url, max_bytes=10_000)) == "invalid_image_url", url
 
 
-def test_only_http_and_https_are_fetched():
-    for url in ("file:///etc/passwd", "ftp://example.com/x.png", "gopher://x", "not a url"):
+def test_only_well_formed_http_and_https_are_fetched():
+    for url in ("file:///etc/passwd", "ftp://example.com/x.png", "gopher://x", "not a url",
+                "http://example.com:99999/", "http://[::1/x", "http://a..b/"):
         assert code_of(lambda url=url: fetch_image(url, max_bytes=10_000)) == "invalid_image_url", url
 
 
