@@ -152,8 +152,7 @@ async def _render(update: Update, context: ContextTypes.DEFAULT_TYPE, where: str
                         else result_keyboard(where, shown, language))
             await _set_keyboard(query, keyboard)
             return
-        wanted = asdict(apply_choice(shown, choice)) if choice not in ("shot", "picture") else (
-            PRODUCT_SHOT if choice == "shot" else {})
+        wanted = PRODUCT_SHOT if choice == "shot" else asdict(apply_choice(shown, choice))
         svc = services(context)
         rendered = await off_loop(renders.render_job, job_id, user.id, wanted, settings=svc.settings,
                                   storage=svc.storage, limiter=Limiter(), background=background)
@@ -166,7 +165,9 @@ async def _render(update: Update, context: ContextTypes.DEFAULT_TYPE, where: str
             await update.effective_message.reply_text(said)
         return
     try:
-        await send_rendered(context, message, rendered, language)
+        # A file on a picture gets the photo's own buttons: the picture is not kept, so changes
+        # start again from the photo rather than from a background they could not show.
+        await send_rendered(context, message, rendered, language, under=where_of(job_id) if background else None)
     except TelegramError as exc:  # the file never reached the person: their credits go back
         logger.warning("render %d not sent (%s); refunded", rendered.render_id, exc)
         await off_loop(renders.refund_render, rendered.render_id)
@@ -181,10 +182,11 @@ async def _render(update: Update, context: ContextTypes.DEFAULT_TYPE, where: str
 
 
 async def send_rendered(context: ContextTypes.DEFAULT_TYPE, message, rendered: renders.RenderedFile,
-                        language: str) -> None:
-    """The new file as a reply to the one whose button was pressed, with buttons of its own."""
+                        language: str, under: str | None = None) -> None:
+    """The new file as a reply to the one whose button was pressed, with buttons of its own (or
+    those of the file `under` names)."""
     reply = ReplyParameters(message.message_id, allow_sending_without_reply=True)
-    keyboard = result_keyboard(where_of("", rendered.render_id), rendered.options, language)
+    keyboard = result_keyboard(under or where_of("", rendered.render_id), rendered.options, language)
     upload = InputFile(rendered.data, filename=rendered.filename)
     if rendered.options.mode == "sticker":
         await context.bot.send_sticker(message.chat_id, upload, reply_parameters=reply, reply_markup=keyboard)

@@ -9,6 +9,7 @@ message (telegram_text)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import unicodedata
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 PATTERN = re.compile(rf"^{PACK}:(?:a:(j[0-9a-f]{{32}}|r\d{{1,12}})|d:(\d{{1,12}}))$")
 PENDING_EMOJI = "pack_emoji"  # user_data: the sticker just added, whose emoji the next emoji sets
 SET_TRIES = 4  # sets tried for one sticker: a full one, a vanished one, a name taken before...
+LOOKUP_TRIES = 3
 MAX_EMOJI_LENGTH = 16  # code points: one emoji with skin tone and joiners fits
 
 
@@ -105,7 +107,7 @@ async def _put_in_pack(context: ContextTypes.DEFAULT_TYPE, user: UserView, job_i
     bot = context.bot
     for _ in range(SET_TRIES):
         sticker = InputSticker(InputFile(data, filename="sticker.webp", attach=True), [emoji], StickerFormat.STATIC)
-        pack = await off_loop(stickers.current_set, user.id)
+        pack, known = await off_loop(stickers.current_set, user.id), set()
         if pack is None:
             number = await off_loop(stickers.next_number, user.id)
             name = stickers.set_name(services(context).settings.sticker_set_prefix, user.telegram_id, number,
@@ -122,6 +124,7 @@ async def _put_in_pack(context: ContextTypes.DEFAULT_TYPE, user: UserView, job_i
                 continue
             pack = await off_loop(stickers.record_set, user.id, name, title, number)
         else:
+            known = {s.file_unique_id for s in (await bot.get_sticker_set(pack.name)).stickers}
             try:
                 await bot.add_sticker_to_set(user.telegram_id, pack.name, sticker)
             except BadRequest as exc:
@@ -130,11 +133,25 @@ async def _put_in_pack(context: ContextTypes.DEFAULT_TYPE, user: UserView, job_i
                 logger.info("sticker set %s takes no more (%s); starting the next", pack.name, exc.message)
                 await off_loop(stickers.mark_full, pack.id)
                 continue
-        found = await bot.get_sticker_set(pack.name)
-        added = await off_loop(stickers.record_sticker, pack.id, user.id, job_id, render_id,
-                               found.stickers[-1].file_id, emoji)
+        file_id = await _new_sticker(bot, pack.name, known)
+        added = await off_loop(stickers.record_sticker, pack.id, user.id, job_id, render_id, file_id, emoji)
         return added, pack
     raise BadRequest("no sticker set would take the sticker")
+
+
+async def _new_sticker(bot, name: str, known: set[str]) -> str:
+    """The file id of the sticker just added: the set's newest one that was not there before (a
+    lookup that fails is tried again: the sticker is in the set, and must be recorded to be removable)."""
+    for attempt in range(LOOKUP_TRIES):
+        try:
+            found = (await bot.get_sticker_set(name)).stickers
+            break
+        except TelegramError as exc:
+            if isinstance(exc, BadRequest) or attempt == LOOKUP_TRIES - 1:
+                raise
+            await asyncio.sleep(attempt + 1)
+    new = [s for s in found if s.file_unique_id not in known]
+    return (new or found)[-1].file_id
 
 
 def _set_closed(exc: BadRequest) -> bool:

@@ -127,7 +127,9 @@ def test_a_product_shot_and_a_picture_behind_it_from_the_colour_menu(sqlite_sett
         assert bot.api.sent_texts()[-1] == "Send me the photo to put behind it."
         lawn = bot.api.add_file(encode(Image.new("RGB", (300, 200), (0, 160, 0)), "JPEG", quality=95))
         bot.send(ann.photo(lawn))
-        behind = decode(bot.api.wait_for("sendDocument", 3)[-1].files["document"][1]).convert("RGB")
+        behind_call = bot.api.wait_for("sendDocument", 3)[-1]
+        behind = decode(behind_call.files["document"][1]).convert("RGB")
+        assert all(b["callback_data"].startswith(f"rs:j{job.id.replace('-', '')}") for b in behind_call.buttons)
         assert behind.getpixel((2, 2))[1] > 140 and behind.getpixel((2, 2))[0] < 30
         assert len(model_runs) == 1 and len(jobs.list_jobs(job.user_id).items) == 1  # the lawn made no job
         bot.assert_no_errors()
