@@ -15,7 +15,7 @@ from admin_panel.errors import register_error_handlers
 from admin_panel.extensions import PanelRuntime
 from core import tokens
 from core.bootstrap import start
-from core.db import db, exit_scope
+from core.db import begin_scope, exit_scope
 from core.finished import FinishedJobs
 from core.metrics import HTTP_REQUESTS, HTTP_SECONDS
 from core.queue import JobQueue, open_queue
@@ -97,7 +97,7 @@ def _open_database() -> None:
     request still reading a slow upload holds none (gunicorn's threads outnumber the pool)."""
     g.request_started = time.perf_counter()
     if request.endpoint != "static":
-        g.database_opened = db.is_closed()
+        g.database_opened = begin_scope()
 
 
 def _close_database(exc: BaseException | None, keep: bool) -> None:

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from admin_panel import limiter as limits
 from admin_panel.extensions import services
-from core import billing, jobs, removebg, tokens
+from core import admission, billing, jobs, removebg, tokens
 from core.db import rest_connection
 from core.enums import JobSource, JobStatus
 from core.errors import (
@@ -252,5 +252,5 @@ def account():
     settings = services().settings
     return jsonify({"data": {"attributes": {
         "credits": {"total": balance.total, "subscription": balance.bonus, "payg": balance.paid, "enterprise": 0},
-        "api": {"free_calls": jobs.free_previews_left(user_id, settings), "sizes": "all"},
+        "api": {"free_calls": admission.free_previews_left(user_id, settings), "sizes": "all"},
     }}})

@@ -21,7 +21,7 @@ from bot.services import (
     services,
 )
 from bot.texts import text
-from core import deliveries, jobs
+from core import admission, deliveries, jobs
 from core.bootstrap import Runtime
 from core.enums import JobSource
 from core.errors import (
@@ -126,7 +126,7 @@ async def may_submit(message: Message, language: str, user: UserView, settings: 
     """core's rules (blocked, credits, photos in progress) before any download; a refusal is said
     in reply to `message` (with a buy button when credits are short)."""
     try:
-        await off_loop(jobs.check_can_submit, user.id, settings)
+        await off_loop(admission.check_can_submit, user.id, settings)
     except CutoutError as exc:
         await message.reply_text(error_text(language, exc, settings, user.balance.total),
                                  reply_markup=refusal_markup(language, exc))

@@ -92,6 +92,12 @@ def exit_scope(opened: bool, *, failed: bool = False, keep: bool = False) -> Non
         db.close()
 
 
+def begin_scope() -> bool:
+    """Begin a unit of work whose connection is taken at its first query (not before: a request
+    still reading its body holds none); True when the unit owns it, for exit_scope."""
+    return db.is_closed()
+
+
 def rest_connection() -> None:
     """Hand a pooled PostgreSQL connection back while this thread sleeps (a request waiting for
     a job); its next query takes one again."""

@@ -9,22 +9,19 @@ from datetime import timedelta
 
 from peewee import IntegrityError, fn
 
-from core import billing, idempotency
+from core import admission, billing, idempotency
 from core.accounts import require_active
 from core.db import db
 from core.enums import ACTIVE, EntryKind, EntryStatus, JobSource, JobStatus
 from core.errors import (
     DuplicateSubmission,
-    InsufficientCredits,
     InvalidJobState,
     JobNotFound,
     QueueUnavailable,
-    TooManyJobs,
 )
 from core.images import inspect_image
 from core.models import Job, Transaction, utcnow
 from core.options import JobOptions, parse_options
-from core.ratelimit import Limiter, Rule
 from core.settings import Settings
 from core.storage import Store, input_key
 from core.views import JobView, Page, paginate
@@ -67,13 +64,13 @@ def _create(user_id, data, options, settings, storage, source, chat_id, message_
                 storage.delete(key)
                 return get_job(earlier), False
             _refuse_a_repeated_message(chat_id, message_id)
-            price = _price(user_id, settings, preview)
+            price = admission.price_of(user_id, settings, preview)
             job = Job.create(id=job_id, user=user_id, source=source, chat_id=chat_id, message_id=message_id,
                              options=options.to_json(), price=price, input_key=key,
                              input_name=(input_name or "")[:255] or None, input_bytes=len(data),
                              width=info.width, height=info.height, album=album_id)
             billing.take_credits(user_id, price, EntryKind.CHARGE, job=job.id, status=EntryStatus.PENDING)
-            _check_in_flight(user_id, settings, album_id, counted=True)
+            admission.check_in_flight(user_id, settings, album_id, counted=True)
             if print_:
                 idempotency.remember(user_id, idempotency_key, print_, job.id)
     except IntegrityError:  # the unique indexes: a twin committed first (another user's lock)
@@ -85,20 +82,6 @@ def _create(user_id, data, options, settings, storage, source, chat_id, message_
         raise
     logger.info("job %s created for user %s", job_id, user_id)
     return get_job(job_id), True
-
-
-def _price(user_id: int, settings: Settings, preview: bool) -> int:
-    """A photo's price; counted inside the job's transaction, so a refused job uses no free preview."""
-    free = Rule("free-previews", settings.free_previews_per_day, 86400)
-    if preview and settings.free_previews_per_day and not Limiter().hit(free, f"user:{user_id}"):
-        return settings.price_preview
-    return settings.price_per_image
-
-
-def free_previews_left(user_id: int, settings: Settings) -> int:
-    """The person's previews at PRICE_PREVIEW still left today."""
-    free = Rule("free-previews", settings.free_previews_per_day, 86400)
-    return max(0, settings.free_previews_per_day - Limiter().used(free, f"user:{user_id}"))
 
 
 def refund_done_job(job_id, reason: str) -> bool:
@@ -118,30 +101,6 @@ def job_for_message(chat_id: int, message_id: int) -> JobView | None:
     """The job a chat message made, if any (a repeated update is recognised before its download)."""
     row = Job.select().where(Job.chat_id == chat_id, Job.message_id == message_id).first()
     return JobView.of(row) if row else None
-
-
-def check_can_submit(user_id: int, settings: Settings) -> None:
-    """The rules create_job applies before anything is stored, for a front end to refuse a photo
-    before it fetches it: UserBlocked, InsufficientCredits or TooManyJobs."""
-    user = require_active(user_id)
-    if user.balance.total < settings.price_per_image:
-        raise InsufficientCredits(f"This needs {settings.price_per_image} credit(s).")
-    _check_in_flight(user_id, settings)
-
-
-def _check_in_flight(user_id: int, settings: Settings, album_id: int | None = None, counted: bool = False) -> None:
-    """TooManyJobs when this request would make more than MAX_JOBS_IN_FLIGHT of the person's
-    requests queued or processing (`counted`: its job is among them already). An album's photos
-    are one request, whoever counts them."""
-    active = Job.in_flight(user_id)
-    singles = active.where(Job.album.is_null()).count()
-    albums = {row.album_id for row in active.select(Job.album).where(Job.album.is_null(False)).distinct()}
-    if album_id is not None:  # this album is the one request added below
-        albums.discard(album_id)
-        counted = False
-    limit = settings.max_jobs_in_flight
-    if singles + len(albums) + (0 if counted else 1) > limit:
-        raise TooManyJobs(f"You already have {limit} photos in progress; wait for one to finish.")
 
 
 def try_publish(queue, job_id: str) -> bool:
