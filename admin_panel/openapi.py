@@ -185,7 +185,7 @@ REMOVEBG_FIELDS = {
     "image_file": {"type": "string", "format": "binary"},
     "image_file_b64": {"type": "string"},
     "image_url": {"type": "string", "description": "Only with ALLOW_IMAGE_URLS=true; public addresses only"},
-    "size": {"type": "string", "enum": list(SIZES)},
+    "size": {"type": "string", "enum": list(SIZES), "default": "preview"},
     "type": {"type": "string", "enum": list(TYPES)},
     "format": {"type": "string", "enum": ["auto", "png", "jpg", "webp", "zip"]},
     "channels": {"type": "string", "enum": ["rgba", "alpha"]},
