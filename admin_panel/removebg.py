@@ -40,8 +40,6 @@ from core.removebg import RemoveBgError
 logger = logging.getLogger(__name__)
 
 bp = Blueprint("removebg", __name__, url_prefix="/v1.0")
-SOURCES = ("image_file", "image_file_b64", "image_url")
-BACKGROUNDS = ("bg_color", "bg_image_file", "bg_image_file_b64", "bg_image_url")
 
 
 def errors(code: str, title: str, status: int, detail: str | None = None, **extra) -> Response:
@@ -117,30 +115,34 @@ def _decoded(b64: str, what: str) -> bytes:
         raise RemoveBgError("failed_to_read_image", f"{what} is not valid base64.") from None
 
 
+def _given(fields: dict, files: dict[str, bytes], kind: str) -> list[str]:
+    """Which of `kind`_file, `kind`_file_b64 and `kind`_url the request sends."""
+    return [name for name in (f"{kind}_file", f"{kind}_file_b64", f"{kind}_url") if files.get(name) or fields.get(name)]
+
+
+def _read(fields: dict, files: dict[str, bytes], name: str) -> bytes:
+    """An image as sent: uploaded, in base64, or by URL."""
+    if name.endswith("_b64"):
+        return _decoded(str(fields[name]), name)
+    if name.endswith("_url"):
+        return _download(str(fields[name]))
+    return files.get(name) or str(fields[name]).encode()
+
+
 def _image(fields: dict, files: dict[str, bytes]) -> bytes:
-    given = [name for name in SOURCES if files.get(name) or fields.get(name)]
+    given = _given(fields, files, "image")
     if not given:
         raise RemoveBgError("missing_source", "No image given: send image_file, image_file_b64 or image_url.")
     if len(given) > 1:
         raise RemoveBgError("multiple_sources", "Send only one of image_file, image_file_b64 and image_url.")
-    if given[0] == "image_file":
-        return files.get("image_file") or str(fields["image_file"]).encode()
-    if given[0] == "image_file_b64":
-        return _decoded(str(fields["image_file_b64"]), "image_file_b64")
-    return _download(str(fields["image_url"]))
+    return _read(fields, files, given[0])
 
 
 def _background(fields: dict, files: dict[str, bytes]) -> bytes | None:
-    given = [name for name in BACKGROUNDS if files.get(name) or fields.get(name)]
+    given = _given(fields, files, "bg_image") + (["bg_color"] if fields.get("bg_color") else [])
     if len(given) > 1:
         raise RemoveBgError("multiple_bg_sources", "Send only one of bg_color, bg_image_file and bg_image_url.")
-    if not given or given[0] == "bg_color":
-        return None
-    if given[0] == "bg_image_file":
-        return files.get("bg_image_file") or str(fields["bg_image_file"]).encode()
-    if given[0] == "bg_image_file_b64":
-        return _decoded(str(fields["bg_image_file_b64"]), "bg_image_file_b64")
-    return _download(str(fields["bg_image_url"]))
+    return _read(fields, files, given[0]) if given and given[0] != "bg_color" else None
 
 
 def _download(url: str) -> bytes:
