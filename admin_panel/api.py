@@ -8,10 +8,10 @@ from flask import Blueprint, Response, jsonify, redirect, request
 from werkzeug.exceptions import BadRequest
 
 from admin_panel import limiter as limits
-from admin_panel.auth import change_password_checked, identity, sign_in, token_required
+from admin_panel.auth import change_password_checked, identity, register_account, sign_in, token_required
 from admin_panel.extensions import services
 from admin_panel.schemas import entry_json, job_json, page_json, user_json
-from core import accounts, billing, jobs, renders, results, tokens
+from core import billing, jobs, renders, results, tokens
 from core.enums import JobSource, JobStatus
 from core.options import parse_options
 
@@ -78,15 +78,7 @@ def _user_id() -> int:
 def register():
     """Create an account with email and password."""
     body = json_body()
-    email, password = string_field(body, "email"), string_field(body, "password")
-    limiter, settings = services().limiter, services().settings
-    limits.check_registration(limiter)
-    bonus = settings.signup_bonus_credits
-    if bonus and not limits.bonus_allowed(limiter, settings.signup_bonus_per_address_per_day):
-        logger.info("no signup bonus for %s: this address had its %d today", accounts.normalize_email(email),
-                    settings.signup_bonus_per_address_per_day)
-        bonus = 0
-    user = accounts.register_email_user(email, password, signup_bonus=bonus)
+    user = register_account(string_field(body, "email"), string_field(body, "password"))
     return jsonify(user_json(user)), 201
 
 

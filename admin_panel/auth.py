@@ -14,7 +14,16 @@ from admin_panel import limiter as limits
 from admin_panel.errors import error_response, status_for
 from admin_panel.extensions import services
 from core import accounts, tokens
-from core.errors import CutoutError, InvalidCredentials, InvalidToken, WeakPassword, WrongPassword
+from core.errors import (
+    CutoutError,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidEmail,
+    InvalidToken,
+    WeakPassword,
+    WrongPassword,
+)
+from core.passwords import MIN_LENGTH
 from core.tokens import TokenClaims
 from core.views import UserView
 
@@ -143,6 +152,20 @@ def sign_in(email: str, password: str) -> UserView:
     return user
 
 
+def register_account(email: str, password: str) -> UserView:
+    """A new account with email and password, within the registration limits; the signup bonus
+    while this address has not had SIGNUP_BONUS_PER_ADDRESS_PER_DAY of them today. The same for
+    the API and the page."""
+    limiter, settings = services().limiter, services().settings
+    limits.check_registration(limiter)
+    bonus = settings.signup_bonus_credits
+    if bonus and not limits.bonus_allowed(limiter, settings.signup_bonus_per_address_per_day):
+        logger.info("no signup bonus for %s: this address had its %d today", accounts.normalize_email(email),
+                    settings.signup_bonus_per_address_per_day)
+        bonus = 0
+    return accounts.register_email_user(email, password, signup_bonus=bonus)
+
+
 def _safe_next(target: str | None, user: UserView) -> str:
     default = url_for("admin.dashboard") if user.is_admin else url_for("web.home")
     if not target:
@@ -175,6 +198,25 @@ def login():
         except CutoutError as exc:
             error, status = exc.message, status_for(exc)
     return render_template("login.html", error=error, email=request.form.get("email", "")), status
+
+
+# Which field a refusal belongs next to on the sign-up page (others show above the form).
+FIELD_OF = {InvalidEmail: "email", EmailTaken: "email", WeakPassword: "password"}
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    """Create an account with email and password (the API's rules and limits), then signed in."""
+    errors, status = {}, 200
+    if request.method == "POST":
+        csrf.require_form_token()
+        try:
+            user = register_account(request.form.get("email", ""), request.form.get("password", ""))
+            return _signed_in(user, None)
+        except CutoutError as exc:
+            errors, status = {FIELD_OF.get(type(exc), "form"): exc.message}, status_for(exc)
+    return render_template("signup.html", errors=errors, email=request.form.get("email", ""),
+                           bonus=services().settings.signup_bonus_credits, min_length=MIN_LENGTH), status
 
 
 @bp.get("/admin/login")

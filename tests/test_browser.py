@@ -194,6 +194,22 @@ def test_a_product_shot_and_a_picture_behind_the_subject_from_the_page(server, p
     assert behind.getpixel((2, 2)) == (0, 160, 0) and behind.getpixel((60, 40))[0] > 200
 
 
+def test_a_new_person_signs_up_on_the_page_and_lands_with_the_bonus(server, page):
+    page.goto(server.url + "/login")
+    page.click("text=Create one")
+    page.fill("#signup-email", "fresh@example.com")
+    page.fill("#signup-password", "short")
+    page.click("button:has-text('Create account')")
+    assert page.locator("#password-error").is_visible()  # next to its field, the email kept
+    assert page.input_value("#signup-email") == "fresh@example.com"
+    assert page.browser_errors == ["Failed to load resource: the server responded with a status of 400 (BAD REQUEST)"]
+    page.browser_errors.clear()  # the refused form's own 400, on purpose
+    page.fill("#signup-password", PASSWORD)
+    page.click("button:has-text('Create account')")
+    page.wait_for_selector("#balance-total")
+    assert page.inner_text("#balance-total").strip() == "3"
+
+
 def test_one_time_link_from_the_bot_signs_in_once(server, page):
     user = email_user("telegram@example.com")
     token = tokens.issue_login_link(user.id, server.panel.settings).rsplit("#", 1)[1]
