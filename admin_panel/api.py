@@ -11,7 +11,7 @@ from admin_panel import limiter as limits
 from admin_panel.auth import change_password_checked, identity, register_account, sign_in, token_required
 from admin_panel.extensions import services
 from admin_panel.schemas import entry_json, job_json, page_json, user_json
-from core import billing, jobs, renders, results, tokens
+from core import billing, jobs, previews, renders, results, tokens
 from core.enums import JobSource, JobStatus
 from core.options import parse_options
 
@@ -197,6 +197,26 @@ def render_job(job_id: str):
         rendered.filename, "attachment" if request.args.get("download") else "inline")
     response.headers["X-Render-Id"] = str(rendered.render_id)
     response.headers["X-Credits-Charged"] = str(rendered.price)
+    return response
+
+
+@bp.get("/jobs/<job_id>/thumbnail")
+@token_required
+def job_thumbnail(job_id: str):
+    """A small WebP of the done result (at most 256 px a side), made once and kept."""
+    return _picture(previews.thumbnail(job_id, _user_id(), services().storage), "image/webp")
+
+
+@bp.get("/jobs/<job_id>/original")
+@token_required
+def job_original(job_id: str):
+    """The photo as it was sent, upright, at most 1280 px a side (JPEG), for before and after."""
+    return _picture(previews.original(job_id, _user_id(), services().storage), "image/jpeg")
+
+
+def _picture(data: bytes, content_type: str) -> Response:
+    response = Response(data, mimetype=content_type)
+    response.headers["Cache-Control"] = "private, max-age=86400"  # a job's pictures never change
     return response
 
 

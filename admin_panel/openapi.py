@@ -275,6 +275,14 @@ PATHS = {
         "The finished image; with STORAGE_PRESIGN a 302 to a time-limited URL of the bucket",
         {"200": IMAGE, "302": {"description": "Redirect to a presigned URL of the file"}}, 401, 404, 409, 410,
         params=[JOB_ID, _param("download", "query", {"type": "string", "enum": ["1"]})])},
+    "/api/v1/jobs/{job_id}/thumbnail": {"get": _op(
+        "A small WebP of the done result (at most 256 px a side), made once and kept",
+        {"200": {"description": "The thumbnail", "content": {"image/webp": {"schema": {
+            "type": "string", "format": "binary"}}}}}, 401, 403, 404, 409, 410, params=[JOB_ID])},
+    "/api/v1/jobs/{job_id}/original": {"get": _op(
+        "The photo as sent, upright, at most 1280 px a side, for before and after",
+        {"200": {"description": "The original", "content": {"image/jpeg": {"schema": {
+            "type": "string", "format": "binary"}}}}}, 401, 403, 404, 410, params=[JOB_ID])},
     "/api/v1/jobs/{job_id}/render": {"post": _op(
         "The done photo made again with other options from its kept mask (no model run; options left "
         "out stay as they were); PRICE_PER_RENDER credits, at most MAX_RENDERS_PER_JOB times",

@@ -9,6 +9,7 @@ from datetime import timedelta
 from core.db import db
 from core.enums import FINISHED
 from core.models import Job, utcnow
+from core.previews import original_key, thumb_key
 from core.storage import Store
 
 logger = logging.getLogger(__name__)
@@ -32,7 +33,8 @@ def purge_files(storage: Store, older_than: timedelta) -> int:
                                Job.status.in_(FINISHED))
     purged = 0
     for job in query:
-        for key in filter(None, (job.input_key, job.output_key, job.mask_key)):
+        for key in filter(None, (job.input_key, job.output_key, job.mask_key, thumb_key(job.id),
+                                 original_key(job.id))):
             storage.delete(key)
         with db.atomic():
             Job.update(purged_at=utcnow()).where(Job.id == job.id).execute()

@@ -28,6 +28,11 @@ def mask_key(job_id: str) -> str:
     return f"{_hex(job_id)}/mask.png"
 
 
+def job_key(job_id: str, name: str) -> str:
+    """Another file kept beside a job's (core.previews); `name` like "thumb.webp"."""
+    return check_key(f"{_hex(job_id)}/{name}")
+
+
 def _hex(job_id) -> str:
     return str(job_id).replace("-", "").lower()
 

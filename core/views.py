@@ -131,6 +131,7 @@ class JobView:
     mask_key: str | None = None
     model: str | None = None
     album_id: int | None = None
+    purged_at: datetime | None = None  # its files are gone (core.retention)
 
     @property
     def is_finished(self) -> bool:
@@ -181,6 +182,7 @@ class JobView:
             mask_key=job.mask_key,
             model=job.model,
             album_id=job.album_id,
+            purged_at=job.purged_at,
         )
 
 

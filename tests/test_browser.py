@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import os
 import random
@@ -141,8 +142,7 @@ def upload_until_done(page, server: Server, email: str, photo: Path):
     photo.write_bytes(encode(subject_image((120, 80))))
     sign_in(page, server, email)
     page.wait_for_url(server.url + "/")
-    page.set_input_files("#upload-form input[name=image]", str(photo))
-    page.click("#upload-form button[type=submit]")
+    page.set_input_files("#upload-form input[name=image]", str(photo))  # picking them sends them
     row = page.locator("#history tbody tr").first
     row.locator(".badge.done").wait_for()
     return row
@@ -208,6 +208,94 @@ def test_a_new_person_signs_up_on_the_page_and_lands_with_the_bonus(server, page
     page.click("button:has-text('Create account')")
     page.wait_for_selector("#balance-total")
     assert page.inner_text("#balance-total").strip() == "3"
+
+
+DROP = """([name, type, base64]) => {
+    const bytes = Uint8Array.from(atob(base64), c => c.charCodeAt(0));
+    const files = new DataTransfer();
+    files.items.add(new File([bytes], name, {type}));
+    return files;
+}"""
+
+
+def drop(page, name: str, content: bytes, kind: str = "image/png") -> None:
+    """Drop a file on the upload card, as a dragged file arrives."""
+    files = page.evaluate_handle(DROP, [name, kind, base64.b64encode(content).decode()])
+    page.dispatch_event("#upload-form", "drop", {"dataTransfer": files})
+
+
+def corner_alpha(page, selector: str) -> int:
+    """The alpha of the top-left pixel of a shown image, read through a canvas."""
+    return page.evaluate("""(selector) => {
+        const image = document.querySelector(selector);
+        const canvas = document.createElement("canvas");
+        canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+        const context = canvas.getContext("2d");
+        context.drawImage(image, 0, 0);
+        return context.getImageData(0, 0, 1, 1).data[3];
+    }""", selector)
+
+
+def test_a_dropped_photo_shows_its_cut_out_on_the_page(server, page, worker_threads, tmp_path):
+    user = email_user("dropper@example.com", credits=3)
+    sign_in(page, server, "dropper@example.com")
+    page.wait_for_url(server.url + "/")
+    drop(page, "box.png", encode(subject_image((120, 80))))
+    page.wait_for_selector("#results .result img.cutout")
+    page.wait_for_function("() => document.querySelector('#results img.cutout').naturalWidth === 120")
+    assert corner_alpha(page, "#results img.cutout") == 0
+    page.wait_for_selector("#results .caption:has-text('Done · 120 × 80 px')")
+    page.click("#results button.toggle")
+    assert page.get_attribute("#results img", "src").startswith("blob:")  # the original, beside it
+    with page.expect_download() as download_info:
+        page.click("#results a:has-text('Download')")
+    job = jobs.list_jobs(user.id).items[0]
+    api = page.request.get(f"{server.url}/api/v1/jobs/{job.id}/result")
+    assert Path(download_info.value.path()).read_bytes() == api.body()
+    thumbnail = page.locator("#history td.thumb img").first
+    thumbnail.wait_for()
+    page.wait_for_function("() => document.querySelector('#history td.thumb img').naturalWidth > 0")
+    assert len(page.request.get(f"{server.url}/api/v1/jobs/{job.id}/thumbnail").body()) < 50_000
+
+
+def test_a_pasted_image_and_two_picked_files_each_become_a_job(server, page, worker_threads, tmp_path):
+    user = email_user("paster@example.com", credits=5)
+    sign_in(page, server, "paster@example.com")
+    page.wait_for_url(server.url + "/")
+    files = page.evaluate_handle(DROP, ["", "image/png", base64.b64encode(encode(subject_image((60, 40)))).decode()])
+    page.evaluate("(files) => document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: files}))", files)
+    first, second = tmp_path / "one.png", tmp_path / "two.png"
+    first.write_bytes(encode(subject_image((80, 60))))
+    second.write_bytes(encode(subject_image((90, 60))))
+    page.set_input_files("#upload-form input[name=image]", [str(first), str(second)])
+    page.wait_for_function("() => document.querySelectorAll('#results img.cutout').length === 3")
+    assert len(jobs.list_jobs(user.id).items) == 3
+
+
+def test_a_file_that_is_not_an_image_is_refused_before_it_is_sent(server, page, tmp_path):
+    user = email_user("wrong@example.com", credits=3)
+    sign_in(page, server, "wrong@example.com")
+    page.wait_for_url(server.url + "/")
+    drop(page, "notes.txt", b"just text", kind="text/plain")
+    page.wait_for_selector("#results .result.failed")
+    assert "not an image we can read" in page.inner_text("#results .caption")
+    assert jobs.list_jobs(user.id).items == []
+
+
+def test_the_page_fits_a_phone_screen(server, page, worker_threads, tmp_path):
+    email_user("phone@example.com", credits=3)
+    upload_until_done(page, server, "phone@example.com", tmp_path / "box.png")
+    page.set_viewport_size({"width": 360, "height": 740})
+    page.goto(server.url + "/")
+    wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
+        .map(e => e.tagName + '.' + e.className + '#' + e.id + ':' + Math.round(e.getBoundingClientRect().right))""")
+    assert page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"), wide
+    shots = ROOT / "docs" / "screenshots"
+    if os.environ.get("SCREENSHOTS"):  # `SCREENSHOTS=1 pytest -k phone` refreshes the README's pictures
+        page.screenshot(path=str(shots / "web-phone.png"), full_page=True)
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.screenshot(path=str(shots / "web-desktop.png"), full_page=True)
 
 
 def test_one_time_link_from_the_bot_signs_in_once(server, page):

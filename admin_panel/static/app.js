@@ -38,6 +38,15 @@
     }
     var download = row.querySelector(".download");
     download.replaceChildren();
+    var thumb = row.querySelector(".thumb");
+    if (job.status === "done" && thumb && !thumb.querySelector("img")) {
+      var image = document.createElement("img");
+      image.src = "/api/v1/jobs/" + job.id + "/thumbnail";
+      image.alt = "Cut-out";
+      image.loading = "lazy";
+      image.className = "checker";
+      thumb.appendChild(image);
+    }
     if (job.status === "done" && job.result_url) {
       var link = document.createElement("a");
       link.href = job.result_url + "?download=1";
@@ -124,17 +133,18 @@
     }).catch(function () {});
   }
 
-  function watch(row) {
-    var delay = 700;
+  // The job until it is finished: each request waits up to 20 s for the end (GET ?wait=20),
+  // so a running job costs one request at a time, not a poll a second.
+  function watch(row, card) {
     function poll() {
-      api("/jobs/" + row.dataset.job).then(function (job) {
+      api("/jobs/" + row.dataset.job + "?wait=20").then(function (job) {
         render(row, job);
+        if (card) showCard(card, job);
         if (FINISHED[job.status]) { refreshBalance(); return; }
-        delay = Math.min(delay * 1.3, 5000);
-        setTimeout(poll, delay);
+        setTimeout(poll, 1000);
       }).catch(function () { setTimeout(poll, 5000); });
     }
-    setTimeout(poll, delay);
+    poll();
   }
 
   function addRow(job, name, mode) {
@@ -142,7 +152,7 @@
     if (empty) empty.remove();
     var row = document.createElement("tr");
     row.dataset.job = job.id;
-    ["name", "mode", "status", "when", "download"].forEach(function (cls) {
+    ["thumb", "name", "mode", "status", "when", "download"].forEach(function (cls) {
       var td = document.createElement("td");
       td.className = cls;
       row.appendChild(td);
@@ -155,21 +165,129 @@
     return row;
   }
 
+  // --- photos in: picked, dropped or pasted; each file is a job with a card of its own ---
+
+  var results = document.getElementById("results");
+  var picker = form.querySelector("input[type=file]");
+  var MAX_BYTES = Number(form.dataset.maxBytes);
+  var ACCEPTED = /^image\/(jpeg|png|webp|bmp|tiff|gif)$/;
+
+  // The server's own words for the same refusals (core/images.py).
+  function refusal(file) {
+    if (!ACCEPTED.test(file.type)) {
+      return "The file is not an image we can read (JPEG, PNG, WebP, BMP, TIFF or GIF).";
+    }
+    if (file.size > MAX_BYTES) {
+      return "The file is " + (file.size / 1e6).toFixed(1) + " MB; the limit is " + form.dataset.maxMb + " MB.";
+    }
+    return null;
+  }
+
+  function submitFiles(files) {
+    var list = Array.prototype.slice.call(files || []);
+    if (!list.length) return;
+    list.forEach(function (file) {
+      var card = addCard(file);
+      var problem = refusal(file);
+      if (problem) { failCard(card, problem); return; }
+      var data = new FormData(form);
+      data.delete("image");
+      if (!data.get("crop")) data.delete("crop");
+      data.append("image", file, file.name || "pasted.png");
+      api("/jobs", { method: "POST", body: data }).then(function (job) {
+        card.dataset.job = job.id;
+        watch(addRow(job, file.name || "pasted image", data.get("mode")), card);
+        refreshBalance();
+      }).catch(function (error) { failCard(card, error.message); });
+    });
+    statusLine.textContent = list.length === 1 ? "Sending your photo…" : "Sending " + list.length + " photos…";
+    form.reset();
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
-    var data = new FormData(form);
-    if (!data.get("crop")) data.delete("crop");
-    var file = data.get("image");
-    statusLine.textContent = "Uploading…";
-    api("/jobs", { method: "POST", body: data }).then(function (job) {
-      statusLine.textContent = "Queued. You can stay here and watch it.";
-      watch(addRow(job, file && file.name ? file.name : job.id.slice(0, 8), data.get("mode")));
-      refreshBalance();
-      form.reset();
-    }).catch(function (error) {
-      statusLine.textContent = error.message;
-    });
+    submitFiles(picker.files);
   });
+  picker.addEventListener("change", function () { submitFiles(picker.files); });
+  form.addEventListener("dragover", function (event) {
+    event.preventDefault();
+    form.classList.add("dragging");
+  });
+  form.addEventListener("dragleave", function () { form.classList.remove("dragging"); });
+  form.addEventListener("drop", function (event) {
+    event.preventDefault();
+    form.classList.remove("dragging");
+    submitFiles(event.dataTransfer && event.dataTransfer.files);
+  });
+  document.addEventListener("paste", function (event) {
+    var files = event.clipboardData && event.clipboardData.files;
+    if (files && files.length) { event.preventDefault(); submitFiles(files); }
+  });
+
+  // --- a card per photo: the original while it runs, then the cut-out beside it ---
+
+  function addCard(file) {
+    var card = document.createElement("article");
+    card.className = "card result";
+    var figure = document.createElement("div");
+    figure.className = "picture checker";
+    var picture = document.createElement("img");
+    picture.alt = "Your photo";
+    picture.src = URL.createObjectURL(file);
+    figure.appendChild(picture);
+    var caption = document.createElement("p");
+    caption.className = "caption";
+    caption.textContent = (file.name || "Pasted image") + " · sending…";
+    card.appendChild(figure);
+    card.appendChild(caption);
+    results.prepend(card);
+    return card;
+  }
+
+  function failCard(card, message) {
+    card.classList.add("failed");
+    card.querySelector(".caption").textContent = message;
+    statusLine.textContent = message;
+  }
+
+  function showCard(card, job) {
+    var caption = card.querySelector(".caption");
+    if (job.status === "queued") caption.textContent = "In line" + (job.position ? ": #" + job.position : "") + "…";
+    else if (job.status === "processing") caption.textContent = "Removing the background…";
+    else if (job.status === "failed") {
+      failCard(card, (job.error || "It could not be processed") + ". The credit is back.");
+    } else if (job.status === "done") {
+      var picture = card.querySelector("img");
+      var original = picture.src;
+      var cutout = "/api/v1/jobs/" + job.id + "/result";
+      picture.alt = "The cut-out";
+      picture.classList.add("cutout");
+      picture.src = cutout;
+      picture.addEventListener("load", function once() {
+        picture.removeEventListener("load", once);
+        caption.textContent = "Done · " + picture.naturalWidth + " × " + picture.naturalHeight + " px";
+      });
+      var toggle = document.createElement("button");
+      toggle.type = "button";
+      toggle.className = "toggle";
+      toggle.textContent = "Show the original";
+      toggle.setAttribute("aria-pressed", "false");
+      toggle.addEventListener("click", function () {
+        var before = picture.src.indexOf(cutout) === -1;
+        picture.src = before ? cutout : original;
+        toggle.textContent = before ? "Show the original" : "Show the cut-out";
+        toggle.setAttribute("aria-pressed", before ? "false" : "true");
+      });
+      var download = document.createElement("a");
+      download.href = cutout + "?download=1";
+      download.setAttribute("download", "");
+      download.textContent = "Download";
+      card.appendChild(toggle);
+      card.appendChild(document.createTextNode(" "));
+      card.appendChild(download);
+      statusLine.textContent = "Done.";
+    }
+  }
 
   tbody.querySelectorAll("tr[data-job]").forEach(function (row) {
     if (!FINISHED[row.dataset.status]) watch(row);
