@@ -13,8 +13,6 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-import math
-import time
 
 from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -34,7 +32,6 @@ from core.errors import (
     UserBlocked,
 )
 from core.fetch import fetch_image
-from core.ratelimit import hits_in_window
 from core.removebg import RemoveBgError
 
 logger = logging.getLogger(__name__)
@@ -230,19 +227,13 @@ def _count_request(user_id: int) -> None:
 
 def _limited(response: Response) -> Response:
     """remove.bg's rate-limit headers: this minute's window of JOBS_PER_MINUTE."""
-    rule = limits.JOBS_PER_MINUTE
-    now = time.time()
-    window = math.floor(now / rule.seconds) * rule.seconds
+    rule, user_id = limits.JOBS_PER_MINUTE, g.get("removebg_user")
+    svc = services()
+    used = svc.limiter.used(rule, f"user:{user_id}") if user_id is not None else 0
     response.headers["X-RateLimit-Limit"] = str(rule.limit)
-    used = _hits(rule, window)
     response.headers["X-RateLimit-Remaining"] = str(max(0, rule.limit - used))
-    response.headers["X-RateLimit-Reset"] = str(int(window + rule.seconds))
+    response.headers["X-RateLimit-Reset"] = str(int((svc.limiter.clock() // rule.seconds + 1) * rule.seconds))
     return response
-
-
-def _hits(rule, window: float) -> int:
-    user_id = g.get("removebg_user")
-    return hits_in_window(rule, f"user:{user_id}", window) if user_id is not None else 0
 
 
 @bp.get("/account")

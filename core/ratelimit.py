@@ -70,7 +70,9 @@ class Limiter:
 
     def used(self, rule: Rule, subject: str) -> int:
         """Hits of `subject` in the current window of `rule` (read only)."""
-        return hits_in_window(rule, subject, math.floor(self.clock() / rule.seconds) * rule.seconds)
+        row = RateLimit.get_or_none(RateLimit.key == f"{rule.name}:{subject}"[:255])
+        started = math.floor(self.clock() / rule.seconds) * rule.seconds
+        return row.hits if row is not None and row.started == started else 0
 
     def failure_wait(self, keys: Iterable[str]) -> float:
         """Seconds until any of these failure counts lets a try through; 0 when none holds it."""
@@ -103,12 +105,6 @@ class Limiter:
         """Clear these failure counts (a success)."""
         with db.atomic():
             RateLimit.delete().where(RateLimit.key.in_([k[:255] for k in keys])).execute()
-
-
-def hits_in_window(rule: Rule, subject: str, started: float) -> int:
-    """Hits of `subject` under `rule` in the window that began at `started` (read only)."""
-    row = RateLimit.get_or_none(RateLimit.key == f"{rule.name}:{subject}"[:255])
-    return row.hits if row is not None and row.started == started else 0
 
 
 def forget_old(now: float | None = None) -> int:

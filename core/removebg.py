@@ -14,13 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageChops, ImageColor, ImageOps
+from PIL import Image, ImageChops, ImageColor
 
 from core.errors import CutoutError
 from core.images import inspect_image
 from core.options import parse_position, parse_scale, valid_position
 from core.png import encode_png
-from core.render import SUBJECT_THRESHOLD, decode_image, place, split_alpha, transparent
+from core.render import SUBJECT_THRESHOLD, backdrop, decode_image, place, split_alpha, transparent
 
 PREVIEW_PIXELS = 250_000  # remove.bg's preview: up to 0.25 megapixels
 # remove.bg's sizes and its legacy names, as pixel caps (None: the photo's own resolution).
@@ -309,8 +309,7 @@ def _on_color(cutout: Image.Image, color: tuple[int, int, int, int]) -> Image.Im
 
 
 def _on_image(cutout: Image.Image, background: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    image = decode_image(background, max_bytes=max_bytes, max_pixels=max_pixels).convert("RGB")
-    canvas = ImageOps.fit(image, cutout.size, Image.Resampling.LANCZOS)
+    canvas = backdrop(decode_image(background, max_bytes=max_bytes, max_pixels=max_pixels), cutout.size)
     canvas.paste(cutout.convert("RGB"), mask=cutout.getchannel("A"))
     return canvas
 

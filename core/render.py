@@ -112,7 +112,7 @@ def render(rgb: Image.Image, mask: Image.Image, options: JobOptions,
         return _png(mask, options)
     if options.mode == "color":
         canvas = (Image.new("RGB", rgb.size, options.bg_color) if background is None
-                  else ImageOps.fit(background.convert("RGB"), rgb.size, Image.Resampling.LANCZOS))
+                  else backdrop(background, rgb.size))
         canvas.paste(rgb, mask=mask)
         if options.format == "jpeg":
             return _encoded(canvas, "JPEG", options, quality=JPEG_QUALITY)
@@ -121,6 +121,11 @@ def render(rgb: Image.Image, mask: Image.Image, options: JobOptions,
     if options.mode == "sticker":
         return sticker(cutout, options)
     return _png(cutout, options)
+
+
+def backdrop(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """A picture filling a canvas of `size`, cut to fit (the "on a picture" background)."""
+    return ImageOps.fit(picture.convert("RGB"), size, Image.Resampling.LANCZOS)
 
 
 def transparent(rgb: Image.Image, mask: Image.Image) -> Image.Image:
