@@ -165,17 +165,21 @@ def get_job(job_id: str):
     final status pauses that long before it asks again."""
     wait, waiters = wait_arg(), services().waiters
     if not wait:
-        return jsonify(job_json(jobs.get_job(job_id, _user_id())))
+        return jsonify(_one_job_json(jobs.get_job(job_id, _user_id())))
     if not waiters.acquire(blocking=False):
         job = jobs.get_job(job_id, _user_id())
-        response = jsonify(job_json(job))
+        response = jsonify(_one_job_json(job))
         if not job.is_finished:
             response.headers["Retry-After"] = "1"
         return response
     try:
-        return jsonify(job_json(services().finished.wait(job_id, _user_id(), timeout=wait)))
+        return jsonify(_one_job_json(services().finished.wait(job_id, _user_id(), timeout=wait)))
     finally:
         waiters.release()
+
+
+def _one_job_json(job) -> dict:
+    return job_json(job, position=jobs.queue_position(job.id) if job.status == JobStatus.QUEUED else None)
 
 
 @bp.post("/jobs/<job_id>/render")

@@ -83,6 +83,8 @@ SCHEMAS = {
     "Job": {"type": "object", "required": ["id", "status", "price"], "properties": {
         "id": {"type": "string", "format": "uuid"}, "user_id": {"type": "integer"},
         "status": {"type": "string", "enum": list(JOB_STATUSES)}, "price": {"type": "integer"},
+        "position": _nullable("integer", description="Place in line while queued (1: next), in answers about "
+                              "one job; null in lists and once the job has left the line"),
         "source": {"type": "string"}, "options": _ref("JobOptions"), "attempts": {"type": "integer"},
         "error": _nullable("string"), "input_name": _nullable("string"), "width": _nullable("integer"),
         "height": _nullable("integer"), "content_type": _nullable("string"), "result_url": _nullable("string"),

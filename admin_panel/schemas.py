@@ -36,11 +36,14 @@ def user_json(user: UserView) -> dict:
     }
 
 
-def job_json(job: JobView) -> dict:
+def job_json(job: JobView, position: int | None = None) -> dict:
+    """`position`: the job's place in line while it is queued (1: next), given where one job is asked
+    about; null in lists and once it has left the line."""
     return {
         "id": job.id,
         "user_id": job.user_id,
         "status": job.status,
+        "position": position if job.status == JobStatus.QUEUED and position else None,
         "price": job.price,
         "source": job.source,
         "options": asdict(job.options),

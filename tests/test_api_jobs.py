@@ -128,6 +128,22 @@ def test_get_job_shows_its_status(panel):
     assert (body["status"], body["result_url"]) == ("done", f"/api/v1/jobs/{job.id}/result")
 
 
+def test_a_queued_job_tells_its_place_in_line_until_it_leaves_it(panel):
+    user, other = panel.user(), panel.user()
+    ahead = panel.job(other)
+    job = panel.job(user)
+
+    def position(job_id, wait=""):
+        return panel.client.get(f"/api/v1/jobs/{job_id}{wait}", headers=panel.auth(user)).get_json()["position"]
+
+    assert position(job.id) == 2  # another person's photo is ahead of it
+    panel.finish(ahead.id)
+    assert position(job.id) == 1
+    assert panel.client.get("/api/v1/jobs", headers=panel.auth(user)).get_json()["items"][0]["position"] is None
+    panel.finish(job.id)
+    assert position(job.id, "?wait=1") is None
+
+
 def test_someone_elses_job_is_404(panel):
     owner, intruder = panel.user(), panel.user()
     job = panel.job(owner)

@@ -13,12 +13,14 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import skimage.data
 from PIL import Image
 from werkzeug.serving import make_server
 
 from core import accounts, billing, demo, jobs, tokens
 from core.db import db
 from core.models import Job, utcnow
+from core.options import JobOptions
 from core.storage import open_storage
 from tests.conftest import missing
 from tests.support.images import encode, subject_image
@@ -123,10 +125,25 @@ def test_admin_adjusts_credits_and_sees_the_ledger_entry(server, page):
 @pytest.fixture
 def worker_threads(server, tiny_model_path):
     """The real worker (tiny model) consuming the server's in-process queue."""
+    yield from _workers(replace(server.panel.settings, rembg_model_path=tiny_model_path, worker_threads=1), server)
+
+
+@pytest.fixture
+def real_model_workers(server, tmp_path):
+    """The real worker on the real ISNet model from `make model` (skipped without it, failed under CI)."""
+    from tests.test_real_model import find_real_model
+
+    real = find_real_model(tmp_path)
+    if real is None:
+        missing("this browser test needs the ISNet model: run `make model`")
+    yield from _workers(replace(server.panel.settings, model_dir=real.model_dir, rembg_model=real.rembg_model,
+                                rembg_model_path=real.rembg_model_path, worker_threads=1), server)
+
+
+def _workers(settings, server):
     from worker.engine import load_engine
     from worker.service import start_workers
 
-    settings = replace(server.panel.settings, rembg_model_path=tiny_model_path, worker_threads=1)
     stop = threading.Event()
     threads = start_workers(settings, server.panel.queue, load_engine(settings), stop,
                             storage=server.panel.storage, sweep=False)
@@ -258,6 +275,71 @@ def test_a_dropped_photo_shows_its_cut_out_on_the_page(server, page, worker_thre
     assert len(page.request.get(f"{server.url}/api/v1/jobs/{job.id}/thumbnail").body()) < 50_000
 
 
+def test_sign_up_drop_a_real_photo_see_the_cut_out_and_download_what_the_api_gives(server, page,
+                                                                                   real_model_workers):
+    page.goto(server.url + "/signup")
+    page.fill("#signup-email", "new@example.com")
+    page.fill("#signup-password", PASSWORD)
+    page.click("button:has-text('Create account')")
+    page.wait_for_selector("#balance-total:text-is('3')")
+    drop(page, "astronaut.jpg", encode(Image.fromarray(skimage.data.astronaut()), "JPEG", quality=92), "image/jpeg")
+    page.wait_for_selector("#results .result.done img.cutout", timeout=60_000)
+    page.wait_for_function("() => document.querySelector('#results img.cutout').naturalWidth === 512")
+    assert page.evaluate("() => document.querySelector('#results img.cutout').naturalHeight") == 512
+    assert corner_alpha(page, "#results img.cutout") == 0  # space behind her is gone, shown on the checkerboard
+    page.wait_for_selector("#results .caption:has-text('Done · 512 × 512 px')")
+    page.wait_for_selector("#balance-total:text-is('2')")
+    with page.expect_download() as download_info:
+        page.click("#results a:has-text('Download')")
+    job_id = page.get_attribute("#results .result", "data-job")
+    api = page.request.get(f"{server.url}/api/v1/jobs/{job_id}/result")
+    assert api.ok and Path(download_info.value.path()).read_bytes() == api.body()
+    assert download_info.value.suggested_filename == "astronaut-cutout.png"
+
+
+def test_the_card_shows_the_photo_made_again_on_a_picked_colour(server, page, worker_threads):
+    email_user("colours@example.com", credits=3)
+    sign_in(page, server, "colours@example.com")
+    page.wait_for_url(server.url + "/")
+    drop(page, "box.png", encode(subject_image((120, 80))))
+    page.wait_for_selector("#results .result.done .changes")
+    page.fill("#results input[type=color]", "#00ff00")
+    page.click("#results button:has-text('On this colour')")
+    page.wait_for_function("() => document.querySelector('#results img.cutout').src.startsWith('blob:')")
+    page.wait_for_selector("#results .caption:has-text('Done · 120 × 80 px')")
+    assert corner_alpha(page, "#results img.cutout") == 255  # now on colour, not transparent
+    assert page.evaluate("""() => {
+        const image = document.querySelector('#results img.cutout');
+        const canvas = document.createElement('canvas');
+        canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+        const context = canvas.getContext('2d');
+        context.drawImage(image, 0, 0);
+        return Array.from(context.getImageData(1, 1, 1, 1).data);
+    }""") == [0, 255, 0, 255]
+    with page.expect_download() as download_info:
+        page.click("#results a:has-text('Download')")
+    assert download_info.value.suggested_filename == "box-cutout.png"
+    downloaded = Image.open(io.BytesIO(Path(download_info.value.path()).read_bytes())).convert("RGB")
+    assert downloaded.getpixel((1, 1)) == (0, 255, 0)
+    page.click("#results button:has-text('Sticker')")
+    page.wait_for_selector("#results .caption:has-text('Done · 512 × ')")
+    page.click("#results button.toggle")
+    assert page.get_attribute("#results img", "src").startswith("blob:") and \
+        page.get_attribute("#results button.toggle", "aria-pressed") == "true"
+
+
+def test_a_queued_photo_shows_its_place_in_line(server, page):
+    user = email_user("waiting@example.com", credits=3)
+    other = email_user("ahead@example.com", credits=3)
+    jobs.submit_job(other.id, encode(subject_image((60, 40))), JobOptions(), settings=server.panel.settings,
+                    storage=server.panel.storage, queue=server.panel.queue)
+    sign_in(page, server, "waiting@example.com")
+    page.wait_for_url(server.url + "/")
+    drop(page, "box.png", encode(subject_image((120, 80))))
+    page.wait_for_selector("#results .caption:has-text('In line: #2')")  # no worker runs here
+    assert jobs.list_jobs(user.id).items[0].status == "queued"
+
+
 def test_a_pasted_image_and_two_picked_files_each_become_a_job(server, page, worker_threads, tmp_path):
     user = email_user("paster@example.com", credits=5)
     sign_in(page, server, "paster@example.com")
@@ -282,17 +364,37 @@ def test_a_file_that_is_not_an_image_is_refused_before_it_is_sent(server, page, 
     assert jobs.list_jobs(user.id).items == []
 
 
-def test_the_page_fits_a_phone_screen(server, page, worker_threads, tmp_path):
+def test_a_file_that_only_claims_to_be_an_image_is_refused_by_the_server_with_no_charge(server, page):
+    user = email_user("liar@example.com", credits=3)
+    sign_in(page, server, "liar@example.com")
+    page.wait_for_url(server.url + "/")
+    drop(page, "holiday.jpg", b"%PDF-1.4 a document, named and typed as a photo", kind="image/jpeg")
+    page.wait_for_selector("#results .result.failed")
+    assert "not an image we can read" in page.inner_text("#results .caption")
+    assert page.browser_errors == [
+        "Failed to load resource: the server responded with a status of 415 (UNSUPPORTED MEDIA TYPE)"]
+    page.browser_errors.clear()  # the server's refusal, on purpose
+    assert jobs.list_jobs(user.id).items == [] and billing.balance(user.id).total == 3
+
+
+def test_the_page_fits_a_phone_screen(server, page, request, tmp_path):
+    # `SCREENSHOTS=1 pytest -k phone` refreshes the README's pictures, with a real photo on the real model.
+    screenshots = bool(os.environ.get("SCREENSHOTS"))
+    request.getfixturevalue("real_model_workers" if screenshots else "worker_threads")
     email_user("phone@example.com", credits=3)
     upload_until_done(page, server, "phone@example.com", tmp_path / "box.png")
     page.set_viewport_size({"width": 360, "height": 740})
     page.goto(server.url + "/")
+    photo = Image.fromarray(skimage.data.astronaut()) if screenshots else subject_image((120, 80))
+    drop(page, "astronaut.jpg", encode(photo, "JPEG", quality=92), "image/jpeg")
+    page.wait_for_selector("#results .result.done .changes", timeout=60_000)
+    page.wait_for_selector("#results .caption:has-text('Done ·')")
     wide = page.evaluate("""() => [...document.querySelectorAll('body *')]
         .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
         .map(e => e.tagName + '.' + e.className + '#' + e.id + ':' + Math.round(e.getBoundingClientRect().right))""")
     assert page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth"), wide
     shots = ROOT / "docs" / "screenshots"
-    if os.environ.get("SCREENSHOTS"):  # `SCREENSHOTS=1 pytest -k phone` refreshes the README's pictures
+    if screenshots:
         page.screenshot(path=str(shots / "web-phone.png"), full_page=True)
         page.set_viewport_size({"width": 1280, "height": 900})
         page.screenshot(path=str(shots / "web-desktop.png"), full_page=True)

@@ -98,11 +98,11 @@
     return button;
   }
 
-  function rerender(jobId, body, contentType) {
-    statusLine.textContent = "Making it again…";
+  // POST render: the new file as {blob, name, price}, or an Error with the server's words.
+  function remake(jobId, body, contentType) {
     var headers = { "X-CSRF-Token": csrf };
     if (contentType) headers["Content-Type"] = contentType;  // FormData sets its own boundary
-    fetch("/api/v1/jobs/" + jobId + "/render?download=1", {
+    return fetch("/api/v1/jobs/" + jobId + "/render?download=1", {
       method: "POST", credentials: "same-origin", body: body, headers: headers
     }).then(function (response) {
       if (!response.ok) {
@@ -111,16 +111,25 @@
         });
       }
       var name = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+      var price = Number(response.headers.get("X-Credits-Charged") || 0);
       return response.blob().then(function (blob) {
-        var link = document.createElement("a");
-        link.href = URL.createObjectURL(blob);
-        link.download = name ? name[1] : "cutout";
-        document.body.appendChild(link);
-        link.click();
-        link.remove();
-        statusLine.textContent = "Done: " + link.download;
         refreshBalance();
+        return { blob: blob, name: name ? name[1] : "cutout", price: price };
       });
+    });
+  }
+
+  // From the history: the remade file is downloaded at once.
+  function rerender(jobId, body, contentType) {
+    statusLine.textContent = "Making it again…";
+    remake(jobId, body, contentType).then(function (file) {
+      var link = document.createElement("a");
+      link.href = URL.createObjectURL(file.blob);
+      link.download = file.name;
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      statusLine.textContent = "Done: " + file.name;
     }).catch(function (error) { statusLine.textContent = error.message; });
   }
 
@@ -133,11 +142,12 @@
     }).catch(function () {});
   }
 
-  // The job until it is finished: each request waits up to 20 s for the end (GET ?wait=20),
-  // so a running job costs one request at a time, not a poll a second.
+  // The job until it is finished: while it is in line, a request a second (its place changes);
+  // once a worker has it, each request waits up to 20 s for the end (GET ?wait=20).
   function watch(row, card) {
     function poll() {
-      api("/jobs/" + row.dataset.job + "?wait=20").then(function (job) {
+      var waiting = row.dataset.status === "queued" ? "" : "?wait=20";
+      api("/jobs/" + row.dataset.job + waiting).then(function (job) {
         render(row, job);
         if (card) showCard(card, job);
         if (FINISHED[job.status]) { refreshBalance(); return; }
@@ -256,37 +266,80 @@
     else if (job.status === "processing") caption.textContent = "Removing the background…";
     else if (job.status === "failed") {
       failCard(card, (job.error || "It could not be processed") + ". The credit is back.");
-    } else if (job.status === "done") {
-      var picture = card.querySelector("img");
-      var original = picture.src;
-      var cutout = "/api/v1/jobs/" + job.id + "/result";
-      picture.alt = "The cut-out";
-      picture.classList.add("cutout");
-      picture.src = cutout;
-      picture.addEventListener("load", function once() {
-        picture.removeEventListener("load", once);
-        caption.textContent = "Done · " + picture.naturalWidth + " × " + picture.naturalHeight + " px";
-      });
-      var toggle = document.createElement("button");
-      toggle.type = "button";
-      toggle.className = "toggle";
-      toggle.textContent = "Show the original";
-      toggle.setAttribute("aria-pressed", "false");
-      toggle.addEventListener("click", function () {
-        var before = picture.src.indexOf(cutout) === -1;
-        picture.src = before ? cutout : original;
-        toggle.textContent = before ? "Show the original" : "Show the cut-out";
-        toggle.setAttribute("aria-pressed", before ? "false" : "true");
-      });
-      var download = document.createElement("a");
-      download.href = cutout + "?download=1";
-      download.setAttribute("download", "");
-      download.textContent = "Download";
-      card.appendChild(toggle);
-      card.appendChild(document.createTextNode(" "));
-      card.appendChild(download);
+    } else if (job.status === "done" && !card.classList.contains("done")) {
+      showResult(card, job);
       statusLine.textContent = "Done.";
     }
+  }
+
+  // The cut-out where the photo was, the original a toggle away, Download, and the same photo
+  // made again with other options (shown in place; the Download link follows what is shown).
+  function showResult(card, job) {
+    card.classList.add("done");
+    var caption = card.querySelector(".caption");
+    var picture = card.querySelector("img");
+    var original = picture.src;
+    var shown = "/api/v1/jobs/" + job.id + "/result";
+    var download = document.createElement("a");
+    download.href = shown + "?download=1";
+    download.setAttribute("download", "");
+    download.textContent = "Download";
+    var toggle = document.createElement("button");
+    toggle.type = "button";
+    toggle.className = "toggle";
+    toggle.setAttribute("aria-pressed", "false");
+
+    function show(src, note) {
+      picture.alt = "The cut-out";
+      picture.classList.add("cutout");
+      picture.src = src;
+      toggle.textContent = "Show the original";
+      toggle.setAttribute("aria-pressed", "false");
+      picture.addEventListener("load", function once() {
+        picture.removeEventListener("load", once);
+        caption.textContent = "Done · " + picture.naturalWidth + " × " + picture.naturalHeight + " px" + note;
+      });
+    }
+    toggle.addEventListener("click", function () {
+      var before = picture.src !== original;
+      picture.src = before ? original : shown;
+      toggle.textContent = before ? "Show the cut-out" : "Show the original";
+      toggle.setAttribute("aria-pressed", before ? "true" : "false");
+    });
+    show(shown, "");
+    card.appendChild(toggle);
+    card.appendChild(document.createTextNode(" "));
+    card.appendChild(download);
+    if (!job.render_url) return;
+
+    function again(body, contentType) {
+      caption.textContent = "Making it again…";
+      remake(job.id, body, contentType).then(function (file) {
+        if (shown.indexOf("blob:") === 0) URL.revokeObjectURL(shown);
+        shown = URL.createObjectURL(file.blob);
+        download.href = shown;
+        download.download = file.name;
+        show(shown, file.price ? " · " + file.price + " credit(s)" : "");
+      }).catch(function (error) { caption.textContent = error.message; });
+    }
+    var changes = document.createElement("div");
+    changes.className = "changes";
+    changes.setAttribute("role", "group");
+    changes.setAttribute("aria-label", "Make it again");
+    CHANGES.forEach(function (change) {
+      changes.appendChild(changeButton(change[0], function () {
+        again(JSON.stringify(change[1]), "application/json");
+      }));
+    });
+    var colour = document.createElement("input");
+    colour.type = "color";
+    colour.value = job.options && job.options.bg_color || "#ffffff";
+    colour.setAttribute("aria-label", "Background colour");
+    changes.appendChild(colour);
+    changes.appendChild(changeButton("On this colour", function () {
+      again(JSON.stringify({ mode: "color", bg_color: colour.value }), "application/json");
+    }));
+    card.appendChild(changes);
   }
 
   tbody.querySelectorAll("tr[data-job]").forEach(function (row) {
