@@ -7,6 +7,7 @@ from flask import Blueprint, jsonify
 from admin_panel.api import MAX_PAGE, MAX_WAIT_SECONDS
 from admin_panel.api_admin import JOB_STATUSES
 from core.enums import AdminActionKind
+from core.images import FORMAT_NAMES
 from core.options import FORMATS, MODES
 from core.removebg import SIZES, TYPES
 
@@ -86,7 +87,11 @@ SCHEMAS = {
         "position": _nullable("integer", description="Place in line while queued (1: next), in answers about "
                               "one job; null in lists and once the job has left the line"),
         "source": {"type": "string"}, "options": _ref("JobOptions"), "attempts": {"type": "integer"},
-        "error": _nullable("string"), "input_name": _nullable("string"), "width": _nullable("integer"),
+        "error": _nullable("string"), "input_name": _nullable("string"),
+        "input_format": _nullable("string", description="The photo's format: JPEG, PNG, WEBP, HEIF, AVIF, BMP, "
+                                  "TIFF, GIF or MPO"),
+        "first_frame_only": {"type": "boolean", "description": "An animation: only its first frame was cut out"},
+        "width": _nullable("integer"),
         "height": _nullable("integer"), "content_type": _nullable("string"), "result_url": _nullable("string"),
         "render_url": _nullable("string"), "model": _nullable("string"),
         "created_at": {"type": "string", "format": "date-time"},
@@ -147,12 +152,13 @@ def _page_of(item: str) -> dict:
 
 UPLOAD = {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["image"], "properties": {
-        "image": {"type": "string", "format": "binary"},
+        "image": {"type": "string", "format": "binary", "description": f"The photo: {FORMAT_NAMES}"},
         "mode": {"type": "string", "enum": list(MODES)},
         "bg_color": {"type": "string", "pattern": "^#?[0-9a-fA-F]{6}$"},
         "crop": {"type": "boolean"},
         "margin": {"type": "integer", "minimum": 0, "maximum": 50},
-        "format": {"type": "string", "enum": list(FORMATS)},
+        "format": {"type": "string", "enum": list(FORMATS), "description": "png; webp (lossless, transparency "
+                   "kept) for the png and color modes; jpeg for color. The file carries the photo's colour profile"},
         "scale": {"type": "string", "description": "The subject's share of the frame: 10% to 100%, or original"},
         "position": {"type": "string", "description": "original, center, or one or two of 0% to 100%"}}}}}}
 _OPTIONS = {"type": "object", "additionalProperties": False, "properties": {
@@ -184,7 +190,7 @@ REMOVEBG_ERRORS = {"type": "object", "required": ["errors"], "properties": {
         "title": {"type": "string"}, "code": {"type": "string"}, "detail": {"type": "string"}}}},
     "job_id": {"type": "string", "description": "On 504: the job, whose result /api/v1/jobs/<id> gives later"}}}
 REMOVEBG_FIELDS = {
-    "image_file": {"type": "string", "format": "binary"},
+    "image_file": {"type": "string", "format": "binary", "description": f"The photo: {FORMAT_NAMES}"},
     "image_file_b64": {"type": "string"},
     "image_url": {"type": "string", "description": "Only with ALLOW_IMAGE_URLS=true; public addresses only"},
     "size": {"type": "string", "enum": list(SIZES), "default": "preview"},

@@ -50,6 +50,8 @@ def job_json(job: JobView, position: int | None = None) -> dict:
         "attempts": job.attempts,
         "error": job.error,
         "input_name": job.input_name,
+        "input_format": job.input_format,
+        "first_frame_only": job.first_frame_only,  # an animation: its first frame was cut out
         "width": job.width,
         "height": job.height,
         "content_type": job.output_content_type,

@@ -8,6 +8,7 @@ from admin_panel.api import page_arg
 from admin_panel.auth import login_required, page_identity
 from admin_panel.extensions import services
 from core import jobs
+from core.images import ACCEPTED_TYPES, NOT_READABLE
 from core.options import MODES
 
 bp = Blueprint("web", __name__)
@@ -19,4 +20,5 @@ def home():
     """Upload a photo, watch it being processed, download results."""
     user = page_identity().user
     return render_template("web/home.html", user=user, jobs=jobs.list_jobs(user.id, page_arg(), 20),
-                           modes=[m for m in MODES if m != "mask"], max_bytes=services().settings.max_upload_bytes)
+                           modes=[m for m in MODES if m != "mask"], max_bytes=services().settings.max_upload_bytes,
+                           accepted_types=ACCEPTED_TYPES, not_readable=NOT_READABLE)

@@ -51,9 +51,10 @@ def retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-async def send_result(bot: Bot, job: JobView, result: results.ResultFile, language: str) -> None:
+async def send_result(bot: Bot, job: JobView, result: results.ResultFile, language: str, tip: str = "") -> None:
     """The result to the chat: a sticker, or a document (so a PNG keeps its transparency), with
-    the buttons that make it again otherwise (bot/rerender.py) when its mask is kept."""
+    the buttons that make it again otherwise (bot/rerender.py) when its mask is kept; a `tip`
+    goes in the document's caption (a sticker has none: the status line says it)."""
     reply = ReplyParameters(job.message_id, allow_sending_without_reply=True) if job.message_id else None
     keyboard = result_keyboard(where_of(job.id), job.options, language) if job.mask_key else None
     if job.options.mode == "sticker":
@@ -61,7 +62,8 @@ async def send_result(bot: Bot, job: JobView, result: results.ResultFile, langua
                                reply_markup=keyboard)
         return
     await bot.send_document(job.chat_id, InputFile(result.data, filename=result.filename),
-                            caption=text(language, "result_caption"), reply_parameters=reply, reply_markup=keyboard,
+                            caption="\n\n".join(filter(None, (text(language, "result_caption"), tip))),
+                            reply_parameters=reply, reply_markup=keyboard,
                             disable_content_type_detection=True)
 
 
@@ -161,8 +163,12 @@ class ResultListener:
             self._courtesy(job, text(language, "status_processing"))
         elif job.status == JobStatus.DONE:
             storage = self.services.storage
-            self._deliver(job, lambda: send_result(self.bot, job, results.result_file(job.id, storage), language))
-            self._courtesy(job, text(language, "status_done"))
+            tip = (text(language, "send_as_file_tip")
+                   if job.delivered_at is None and deliveries.tip_send_as_file(job) else "")
+            self._deliver(job, lambda: send_result(self.bot, job, results.result_file(job.id, storage), language,
+                                                   tip))
+            done = text(language, "status_done")
+            self._courtesy(job, f"{done}\n\n{tip}" if tip and job.options.mode == "sticker" else done)
         else:
             generic = job.error in (None, PROCESSING_FAILED)  # said in the person's language instead
             reason = (text(language, "failed_reason") if generic else job.error)[:REASON_LENGTH]

@@ -20,7 +20,7 @@ from bot.services import (
     off_loop,
     services,
 )
-from bot.texts import text
+from bot.texts import formats, text
 from core import admission, deliveries, jobs
 from core.bootstrap import Runtime
 from core.enums import JobSource
@@ -39,7 +39,7 @@ from core.views import JobView, UserView
 
 logger = logging.getLogger(__name__)
 
-PHOTO_NAME = "photo.jpg"  # Telegram photos carry no file name
+PHOTO_NAME = deliveries.TELEGRAM_PHOTO_NAME  # Telegram photos carry no file name
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ async def image_document(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
 async def not_an_image(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A file that is not an image."""
-    await update.effective_message.reply_text(text(language_of(update), "not_an_image"))
+    language = language_of(update)
+    await update.effective_message.reply_text(text(language, "not_an_image", formats=formats(language)))
 
 
 async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -117,7 +118,10 @@ async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incom
         return
     try:
         # Edited before the publish, so a worker's "processing" is never overwritten by "queued".
-        await status.edit_text(text(language, "status_queued", position=position))
+        queued = text(language, "status_queued", position=position)
+        if job.first_frame_only:
+            queued += "\n" + text(language, "first_frame_only")
+        await status.edit_text(queued)
     finally:
         await off_loop(jobs.try_publish, svc.queue, job.id)  # the job is paid for: publish whatever the chat did
 
@@ -179,7 +183,7 @@ def error_text(language: str, exc: CutoutError, settings: Settings, total: int) 
         return text(language, "image_too_large", megapixels=settings.max_pixels // 1_000_000,
                     limit=megabytes(settings.max_upload_bytes))
     if isinstance(exc, InvalidImage):
-        return text(language, "invalid_image")
+        return text(language, "invalid_image", formats=formats(language))
     if isinstance(exc, InvalidOptions):
         return text(language, "invalid_options")
     if isinstance(exc, UserBlocked):
@@ -192,7 +196,10 @@ def register(application: Application) -> None:
     """Wire photos, image files, other files and other media (new private messages only)."""
     application.add_handler(MessageHandler(PRIVATE & filters.PHOTO, photo))
     application.add_handler(MessageHandler(PRIVATE & filters.ANIMATION, unsupported))  # GIFs arrive as both
-    application.add_handler(MessageHandler(PRIVATE & filters.Document.IMAGE, image_document))
+    # HEIC and AVIF files often come typed application/octet-stream: their extension names them.
+    images = filters.Document.IMAGE | filters.Document.FileExtension("heic") | filters.Document.FileExtension(
+        "heif") | filters.Document.FileExtension("avif")
+    application.add_handler(MessageHandler(PRIVATE & images, image_document))
     application.add_handler(MessageHandler(PRIVATE & filters.Document.ALL, not_an_image))
     application.add_handler(MessageHandler(
         PRIVATE & (filters.VIDEO | filters.VIDEO_NOTE | filters.VOICE | filters.AUDIO | filters.Sticker.ALL

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from bot import texts_inputs as inputs
 from bot import texts_packs as packs
+from core.images import FORMAT_LABELS
 
 LANGUAGES = ("en", "ru")
 DEFAULT_LANGUAGE = "en"
@@ -124,10 +126,11 @@ EN: dict[str, str] = {
     "no_credits": "Not enough credits: a photo costs {price} and you have {total}. Buy more to go on.",
     "blocked": "Your account is blocked, so I can't process photos. Write to /paysupport if this is a mistake.",
     "too_many_jobs": "You already have {limit} photos in progress. Send this one again when one is done.",
-    "invalid_image": "I can't read this image. Send a JPEG, PNG, WebP, BMP, TIFF or GIF.",
+    "invalid_image": "I can't read this image. Send {formats}.",
+    "formats": "{first} or {last}",
     "image_too_large": "This image is too big: at most {megapixels} megapixels and {limit} MB.",
     "invalid_options": "Your output settings are not valid any more; choose again with /settings.",
-    "not_an_image": "That file is not an image. Send a photo or an image file (JPEG, PNG, WebP...).",
+    "not_an_image": "That file is not an image. Send a photo or an image file ({formats}).",
     "unsupported": "I only work with photos and image files. Send me a photo.",
     "download_failed": "I couldn't fetch this photo from Telegram. Please send it again.",
     "try_again": "Something went wrong on my side. Please try again in a minute.",
@@ -261,10 +264,11 @@ RU: dict[str, str] = {
     "no_credits": "Недостаточно кредитов: фото стоит {price}, у вас {total}. Купите ещё, чтобы продолжить.",
     "blocked": "Ваш аккаунт заблокирован, обработка фото недоступна. Если это ошибка, напишите в /paysupport.",
     "too_many_jobs": "У вас уже {limit} фото в работе. Пришлите это фото снова, когда одно будет готово.",
-    "invalid_image": "Не удаётся прочитать картинку. Пришлите JPEG, PNG, WebP, BMP, TIFF или GIF.",
+    "invalid_image": "Не удаётся прочитать картинку. Пришлите {formats}.",
+    "formats": "{first} или {last}",
     "image_too_large": "Картинка слишком большая: не больше {megapixels} мегапикселей и {limit} МБ.",
     "invalid_options": "Настройки результата больше не подходят; выберите их снова в /settings.",
-    "not_an_image": "Этот файл не картинка. Пришлите фото или файл изображения (JPEG, PNG, WebP...).",
+    "not_an_image": "Этот файл не картинка. Пришлите фото или файл изображения ({formats}).",
     "unsupported": "Я работаю только с фото и файлами изображений. Пришлите фото.",
     "download_failed": "Не удалось получить фото от Telegram. Пришлите его ещё раз.",
     "try_again": "У меня что-то пошло не так. Попробуйте ещё раз через минуту.",
@@ -287,8 +291,9 @@ RU: dict[str, str] = {
     "account_blocked": "Ваш аккаунт заблокирован.",
 }
 
-EN.update(packs.EN)
-RU.update(packs.RU)
+for extra in (packs, inputs):
+    EN.update(extra.EN)
+    RU.update(extra.RU)
 CATALOGUE: dict[str, dict[str, str]] = {"en": EN, "ru": RU}
 
 
@@ -296,3 +301,8 @@ def text(language: str, key: str, /, **values: object) -> str:
     """The message `key` in `language` (English when that language lacks it), filled with `values`."""
     template = CATALOGUE.get(language, EN).get(key) or EN[key]
     return template.format(**values) if values else template
+
+
+def formats(language: str) -> str:
+    """The formats the bot reads, as core lists them, in `language`."""
+    return text(language, "formats", first=", ".join(FORMAT_LABELS[:-1]), last=FORMAT_LABELS[-1])

@@ -6,8 +6,14 @@ from __future__ import annotations
 import uuid
 
 from core.db import db
-from core.enums import JobStatus
-from core.models import Job, utcnow
+from core.enums import JobSource, JobStatus
+from core.models import Job, User, utcnow
+from core.views import JobView
+
+TELEGRAM_PHOTO_NAME = "photo.jpg"  # what a job from a Telegram photo (no file name of its own) is called
+# The longest side of the largest size Telegram keeps of a photo it compressed (clients send 1280
+# px, or 2560 px in high quality): a photo of exactly that size was most likely made smaller.
+TELEGRAM_PHOTO_SIDES = (1280, 2560)
 
 
 def set_status_message(job_id, message_id: int) -> None:
@@ -20,6 +26,18 @@ def record_delivery(job_id, error: str | None = None) -> bool:
     with db.atomic():
         return bool(Job.update(delivered_at=utcnow(), delivery_error=error)
                     .where(Job.id == uuid.UUID(str(job_id)), Job.delivered_at.is_null()).execute())
+
+
+def tip_send_as_file(job: JobView) -> bool:
+    """Whether this job's result should say that a photo sent as a file keeps its full resolution:
+    once per person (remembered), for a Telegram photo that Telegram most likely made smaller."""
+    if job.source != JobSource.TELEGRAM or job.input_name != TELEGRAM_PHOTO_NAME:
+        return False
+    if max(job.width or 0, job.height or 0) not in TELEGRAM_PHOTO_SIDES:
+        return False
+    told = (User.update(told_send_as_file=True)
+            .where(User.id == job.user_id, User.told_send_as_file == False).execute())  # noqa: E712
+    return bool(told)
 
 
 def _undelivered(user_id: int):

@@ -21,7 +21,7 @@ from core.errors import (
 )
 from core.images import inspect_image
 from core.models import Job, Transaction, utcnow
-from core.options import JobOptions, parse_options
+from core.options import JobOptions, check_fits, parse_options
 from core.settings import Settings
 from core.storage import Store, input_key
 from core.views import JobView, Page, paginate
@@ -53,6 +53,7 @@ def _create(user_id, data, options, settings, storage, source, chat_id, message_
     if print_ and (earlier := idempotency.earlier_job(user_id, idempotency.check_key(idempotency_key), print_)):
         return get_job(earlier), False
     info = inspect_image(data, settings.max_upload_bytes, settings.max_pixels)
+    check_fits(options, info.width, info.height)
     job_id = uuid.uuid4()
     key = input_key(job_id)
     storage.put(key, data)
@@ -68,7 +69,8 @@ def _create(user_id, data, options, settings, storage, source, chat_id, message_
             job = Job.create(id=job_id, user=user_id, source=source, chat_id=chat_id, message_id=message_id,
                              options=options.to_json(), price=price, input_key=key,
                              input_name=(input_name or "")[:255] or None, input_bytes=len(data),
-                             width=info.width, height=info.height, album=album_id)
+                             width=info.width, height=info.height, album=album_id, input_format=info.format,
+                             first_frame_only=info.animated)
             billing.take_credits(user_id, price, EntryKind.CHARGE, job=job.id, status=EntryStatus.PENDING)
             admission.check_in_flight(user_id, settings, album_id, counted=True)
             if print_:

@@ -55,6 +55,7 @@ class User(BaseModel):
     # Set on a first admin with a generated password: the panel asks for a new one first.
     must_change_password = BooleanField(default=False)
     sticker_emoji = CharField(max_length=32, null=True)  # the emoji of the person's next sticker
+    told_send_as_file = BooleanField(default=False)  # the full-resolution tip was given (once)
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -102,6 +103,8 @@ class Job(BaseModel):
     output_key = CharField(max_length=128, null=True)
     input_name = CharField(max_length=255, null=True)
     input_bytes = IntegerField(null=True)
+    input_format = CharField(max_length=16, null=True)  # Pillow's name: JPEG, HEIF, AVIF, GIF ...
+    first_frame_only = BooleanField(default=False)  # an animation: only its first frame was cut out
     output_content_type = CharField(max_length=64, null=True)
     mask_key = CharField(max_length=128, null=True)  # the model's mask, kept for re-renders
     model = CharField(max_length=64, null=True)  # the model that made the mask

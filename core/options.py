@@ -12,7 +12,8 @@ from core.errors import InvalidOptions
 
 MODES = ("png", "sticker", "color", "mask")
 EXTENSIONS = {"image/webp": "webp", "image/jpeg": "jpg", "image/png": "png"}
-FORMATS = ("png", "jpeg")
+FORMATS = ("png", "jpeg", "webp")
+WEBP_MAX_SIDE = 16383  # the WebP format's own limit
 _HEX = re.compile(r"^#?([0-9a-fA-F]{6})$")
 
 
@@ -24,7 +25,7 @@ class JobOptions:
     bg_color: str = "#ffffff"
     crop: bool = False
     margin: int = 5  # percent of the subject's size kept around it when cropping
-    format: str = "png"  # for mode=color: png or jpeg
+    format: str = "png"  # png; webp (lossless, alpha kept) for png and color modes; jpeg for color
     scale: int = 0  # the subject's share of the canvas, 10 to 100 percent; 0: as it was
     position: str = "original"  # where the subject sits: original, center, or "x% y%" (scale alone centres)
 
@@ -49,7 +50,7 @@ class JobOptions:
 
     @property
     def content_type(self) -> str:
-        if self.mode == "sticker":
+        if self.mode == "sticker" or (self.format == "webp" and self.mode in ("png", "color")):
             return "image/webp"
         if self.mode == "color" and self.format == "jpeg":
             return "image/jpeg"
@@ -74,7 +75,7 @@ def parse_options(raw: Mapping[str, Any] | None) -> JobOptions:
         raise InvalidOptions("bg_color must be a hex colour like #ffffff")
     fmt = str(raw.get("format") or "png").lower().replace("jpg", "jpeg")
     if fmt not in FORMATS:
-        raise InvalidOptions("format must be png or jpeg")
+        raise InvalidOptions("format must be png, webp or jpeg")
     return JobOptions(
         mode=mode,
         bg_color="#" + match.group(1).lower(),
@@ -84,6 +85,12 @@ def parse_options(raw: Mapping[str, Any] | None) -> JobOptions:
         scale=_parse_scale(raw.get("scale", 0)),
         position=_parse_position_option(raw.get("position") or "original"),
     )
+
+
+def check_fits(options: JobOptions, width: int, height: int) -> None:
+    """InvalidOptions, before any charge, for a result its format cannot hold."""
+    if options.content_type == "image/webp" and options.mode != "sticker" and max(width, height) > WEBP_MAX_SIDE:
+        raise InvalidOptions(f"WebP holds at most {WEBP_MAX_SIDE} px a side; ask for png.")
 
 
 def parse_scale(value: str) -> int | None:

@@ -29,13 +29,15 @@ WINDOW = 32 * 1024
 MIN_SLICE = 512 * 1024
 # zlib's header for deflate with a 32 KB window at the fastest level: CMF 0x78, FLG 0x01.
 ZLIB_HEADER = b"\x78\x01"
+ICC_NAME = b"ICC profile"  # iCCP: a name, a NUL, compression method 0 (deflate), then the profile
 
 _pool: tuple[ThreadPoolExecutor, int] | None = None
 _pool_lock = threading.Lock()
 
 
-def encode_png(image: Image.Image) -> bytes:
-    """An 8-bit greyscale, RGB or RGBA image as a PNG file."""
+def encode_png(image: Image.Image, icc: bytes | None = None) -> bytes:
+    """An 8-bit greyscale, RGB or RGBA image as a PNG file; with `icc`, an iCCP chunk carrying
+    that colour profile (an RGB profile, for RGB and RGBA images)."""
     if image.mode not in COLOR_TYPES:
         raise ValueError(f"encode_png takes L, RGB or RGBA images, not {image.mode}")
     if not image.width or not image.height:
@@ -48,7 +50,8 @@ def encode_png(image: Image.Image) -> bytes:
     filtered[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
     header = struct.pack(">IIBBBBB", width, height, 8, COLOR_TYPES[image.mode], 0, 0, 0)
-    return b"".join((SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", deflate(filtered.data)),
+    profile = [_chunk(b"iCCP", ICC_NAME + b"\0\0" + zlib.compress(icc))] if icc else []
+    return b"".join((SIGNATURE, _chunk(b"IHDR", header), *profile, _chunk(b"IDAT", deflate(filtered.data)),
                      _chunk(b"IEND", b"")))
 
 

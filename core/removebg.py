@@ -16,11 +16,22 @@ from typing import Any
 
 from PIL import Image, ImageChops, ImageColor
 
+from core import colour
 from core.errors import CutoutError
 from core.images import inspect_image
-from core.options import parse_position, parse_scale, valid_position
+from core.options import WEBP_MAX_SIDE, parse_position, parse_scale, valid_position
 from core.png import encode_png
-from core.render import SUBJECT_THRESHOLD, backdrop, decode_image, place, split_alpha, transparent
+from core.render import (
+    JPEG_QUALITY,
+    SUBJECT_THRESHOLD,
+    backdrop,
+    decode_image,
+    encode,
+    open_backdrop,
+    open_photo,
+    place,
+    transparent,
+)
 
 PREVIEW_PIXELS = 250_000  # remove.bg's preview: up to 0.25 megapixels
 # remove.bg's sizes and its legacy names, as pixel caps (None: the photo's own resolution).
@@ -30,7 +41,6 @@ FORMATS = ("auto", "png", "jpg", "webp", "zip")
 TYPES = ("auto", "person", "product", "animal", "car", "car_interior", "car_part", "transportation", "graphics",
          "other")
 MAX_MARGIN_PIXELS, MAX_MARGIN_PERCENT = 500, 50
-JPEG_QUALITY = 90
 _LENGTH = re.compile(r"^(\d+(?:\.\d+)?)(px|%)?$")
 
 
@@ -176,9 +186,6 @@ def _roi(value: str) -> tuple[Length, Length, Length, Length]:
     return tuple(_length(token, "invalid_roi", "roi") for token in tokens)
 
 
-WEBP_MAX_SIDE = 16383
-
-
 def check_before_charging(photo: bytes, background: bytes | None, params: Params, *, max_bytes: int,
                           max_pixels: int) -> None:
     """Every refusal that can be known before the model runs, so that none comes after the charge:
@@ -220,7 +227,8 @@ def roi_box(params: Params, width: int, height: int) -> tuple[int, int, int, int
 def render(photo: bytes, mask_png: bytes, params: Params, *, background: bytes | None = None, max_bytes: int,
            max_pixels: int) -> Output:
     """The answer to one request, from the photo and its mask (the model's, the photo's size)."""
-    rgb, alpha = split_alpha(decode_image(photo, max_bytes=max_bytes, max_pixels=max_pixels))
+    opened = open_photo(photo, max_bytes=max_bytes, max_pixels=max_pixels)
+    rgb, alpha = opened.rgb, opened.alpha
     mask = Image.open(io.BytesIO(mask_png))
     mask.load()
     if alpha is not None:  # what was transparent already stays so, as in every other output
@@ -239,7 +247,8 @@ def render(photo: bytes, mask_png: bytes, params: Params, *, background: bytes |
     rgb, mask = place(rgb, mask, params.scale, params.position)
     cutout = transparent(rgb, mask)
     top, left, width, height = _foreground(cutout)
-    data, content_type = _encoded(cutout, params, background, max_bytes=max_bytes, max_pixels=max_pixels)
+    data, content_type = _encoded(cutout, params, background, opened.icc, max_bytes=max_bytes,
+                                  max_pixels=max_pixels)
     return Output(data, content_type, cutout.width, cutout.height, (top, left, width, height))
 
 
@@ -278,48 +287,47 @@ def _foreground(cutout: Image.Image) -> tuple[int, int, int, int]:
     return box[1], box[0], box[2] - box[0], box[3] - box[1]
 
 
-def _encoded(cutout: Image.Image, params: Params, background: bytes | None, *, max_bytes: int,
-             max_pixels: int) -> tuple[bytes, str]:
+def _encoded(cutout: Image.Image, params: Params, background: bytes | None, icc: bytes | None, *,
+             max_bytes: int, max_pixels: int) -> tuple[bytes, str]:
+    """The file asked for, in the photo's colours (`icc`, carried by every colour file)."""
     alpha = cutout.getchannel("A")
     if params.channels == "alpha":
         return _save(alpha, "png" if params.format in ("auto", "zip") else params.format)
     if params.format == "zip":  # remove.bg's: the colours as JPEG, the alpha as PNG
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr("color.jpg", _save(cutout.convert("RGB"), "jpg")[0])
+            archive.writestr("color.jpg", _save(cutout.convert("RGB"), "jpg", icc)[0])
             archive.writestr("alpha.png", encode_png(alpha))
         return buffer.getvalue(), "application/zip"
     image = cutout
     if params.bg_color is not None:
-        image = _on_color(cutout, params.bg_color)
+        image = _on_color(cutout, params.bg_color, icc)
     elif background is not None:
-        image = _on_image(cutout, background, max_bytes=max_bytes, max_pixels=max_pixels)
+        canvas = backdrop(open_backdrop(background, icc, max_bytes=max_bytes, max_pixels=max_pixels), cutout.size)
+        canvas.paste(cutout.convert("RGB"), mask=alpha)
+        image = canvas
     fmt = params.format
     if fmt == "auto":  # remove.bg's: PNG when some of it is transparent, else JPEG
         fmt = "png" if image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255 else "jpg"
-    return _save(image, fmt)
+    return _save(image, fmt, icc)
 
 
-def _on_color(cutout: Image.Image, color: tuple[int, int, int, int]) -> Image.Image:
+def _on_color(cutout: Image.Image, color: tuple[int, int, int, int], icc: bytes | None) -> Image.Image:
+    """On an sRGB colour, given in the photo's colours."""
+    shade = colour.from_srgb(color[:3], icc)
     if color[3] == 255:  # as /api/v1's colour mode does, so the two agree pixel for pixel
-        canvas = Image.new("RGB", cutout.size, color[:3])
+        canvas = Image.new("RGB", cutout.size, shade)
         canvas.paste(cutout.convert("RGB"), mask=cutout.getchannel("A"))
         return canvas
-    return Image.alpha_composite(Image.new("RGBA", cutout.size, color), cutout)
+    return Image.alpha_composite(Image.new("RGBA", cutout.size, (*shade, color[3])), cutout)
 
 
-def _on_image(cutout: Image.Image, background: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    canvas = backdrop(decode_image(background, max_bytes=max_bytes, max_pixels=max_pixels), cutout.size)
-    canvas.paste(cutout.convert("RGB"), mask=cutout.getchannel("A"))
-    return canvas
+CONTENT_TYPES = {"png": ("PNG", "image/png"), "jpg": ("JPEG", "image/jpeg"), "webp": ("WEBP", "image/webp")}
 
 
-def _save(image: Image.Image, fmt: str) -> tuple[bytes, str]:
-    if fmt == "png":
-        return encode_png(image), "image/png"
-    buffer = io.BytesIO()
-    if fmt == "jpg":
-        image.convert("RGB").save(buffer, "JPEG", quality=JPEG_QUALITY)
-        return buffer.getvalue(), "image/jpeg"
-    image.save(buffer, "WEBP", quality=JPEG_QUALITY)
-    return buffer.getvalue(), "image/webp"
+def _save(image: Image.Image, fmt: str, icc: bytes | None = None) -> tuple[bytes, str]:
+    kind, content_type = CONTENT_TYPES[fmt]
+    if kind == "JPEG":
+        image = image.convert("RGB")
+    quality = {"quality": JPEG_QUALITY} if kind == "WEBP" else {}  # remove.bg's WebP is lossy
+    return encode(image, kind, icc if image.mode != "L" else None, **quality), content_type

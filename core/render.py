@@ -9,8 +9,9 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageChops, ImageOps
+from PIL import Image, ImageChops, ImageColor, ImageOps
 
+from core import colour
 from core.errors import ImageTooLarge, InvalidImage
 from core.images import inspect_image
 from core.options import JobOptions
@@ -22,6 +23,10 @@ STICKER_SIDE = 512
 STICKER_MAX_BYTES = 512 * 1024
 STICKER_QUALITIES = (90, 80, 70, 60, 50, 40, 30, 20, 10)
 JPEG_QUALITY = 90
+# Lossless WebP, alpha kept: method 1 at the lowest effort is about half a fast PNG's size for
+# several times its time (docs/benchmarks.md, "Transparent files: PNG or WebP").
+WEBP_LOSSLESS = {"lossless": True, "method": 1, "quality": 0}
+FILE_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
 # Mask values at or below this count as background when finding the subject's bounding box.
 SUBJECT_THRESHOLD = 16
 
@@ -36,17 +41,40 @@ class ProcessedImage:
     height: int
 
 
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo as the model and the renders take it: upright 8-bit RGB, its own alpha if
+    it has any, and the RGB colour profile its results carry (None: sRGB)."""
+
+    rgb: Image.Image
+    alpha: Image.Image | None
+    icc: bytes | None
+
+
+def open_photo(data: bytes, *, max_bytes: int, max_pixels: int) -> Photo:
+    image, icc = colour.tagged(decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
+    return Photo(*split_alpha(image), icc)
+
+
+def open_backdrop(data: bytes, icc: bytes | None, *, max_bytes: int, max_pixels: int) -> Image.Image:
+    """A picture to put behind a photo, as RGB in the photo's colours (`icc`)."""
+    picture = open_photo(data, max_bytes=max_bytes, max_pixels=max_pixels)
+    return colour.between(picture.rgb, picture.icc, icc)
+
+
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> Image.Image:
-    """Fully decode the first frame, upright; Pillow's bomb and truncation errors become domain errors."""
+    """Fully decode the first frame (a HEIC's primary image), upright; Pillow's bomb and
+    truncation errors become domain errors."""
     # The header check keeps the pixel count within MAX_PIXELS before anything is decoded.
     inspect_image(data, max_bytes, max_pixels)
     try:
         image = Image.open(io.BytesIO(data))
-        image.seek(0)
+        if image.format != "HEIF":  # a HEIC opens on its primary image, which need not be the first
+            image.seek(0)
         image.load()
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageTooLarge(f"The image has too many pixels; the limit is {max_pixels / 1e6:.0f} megapixels.") from None
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError, RuntimeError) as exc:
         logger.info("undecodable image: %s", exc)
         raise InvalidImage("The image is damaged or truncated and cannot be read.") from None
     _make_upright(image)
@@ -104,23 +132,22 @@ def subject_box(mask: Image.Image, margin_percent: int) -> tuple[int, int, int, 
     return (max(0, left - pad_x), max(0, top - pad_y), min(mask.width, right + pad_x), min(mask.height, bottom + pad_y))
 
 
-def render(rgb: Image.Image, mask: Image.Image, options: JobOptions,
-           background: Image.Image | None = None) -> ProcessedImage:
-    """Encode the output mode the options ask for; colour mode on `background` (filled to the
-    canvas, cut to fit) instead of bg_color when given."""
+def render(rgb: Image.Image, mask: Image.Image, options: JobOptions, background: Image.Image | None = None,
+           icc: bytes | None = None) -> ProcessedImage:
+    """Encode the output mode the options ask for, carrying the photo's profile `icc`; colour
+    mode on `background` (in the photo's colours, filled to the canvas, cut to fit) instead of
+    bg_color (an sRGB colour, given in the photo's colours) when given."""
     if options.mode == "mask":
-        return _png(mask, options)
+        return _encoded(mask, "PNG", options)
     if options.mode == "color":
-        canvas = (Image.new("RGB", rgb.size, options.bg_color) if background is None
-                  else backdrop(background, rgb.size))
+        canvas = (Image.new("RGB", rgb.size, colour.from_srgb(ImageColor.getrgb(options.bg_color), icc))
+                  if background is None else backdrop(background, rgb.size))
         canvas.paste(rgb, mask=mask)
-        if options.format == "jpeg":
-            return _encoded(canvas, "JPEG", options, quality=JPEG_QUALITY)
-        return _png(canvas, options)
+        return _encoded(canvas, FILE_FORMATS[options.content_type], options, icc)
     cutout = transparent(rgb, mask)
     if options.mode == "sticker":
-        return sticker(cutout, options)
-    return _png(cutout, options)
+        return sticker(colour.to_srgb(cutout, icc), options)
+    return _encoded(cutout, FILE_FORMATS[options.content_type], options, icc)
 
 
 def backdrop(picture: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -142,33 +169,44 @@ def sticker(cutout: Image.Image, options: JobOptions) -> ProcessedImage:
     size = (max(1, round(cutout.width * scale)), max(1, round(cutout.height * scale)))
     small = cutout.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
     for quality in STICKER_QUALITIES:
-        result = _encoded(small, "WEBP", options, quality=quality, method=4)
+        result = _encoded(small, "WEBP", options, quality=quality, method=4)  # sRGB, no profile
         if len(result.data) <= STICKER_MAX_BYTES:
             return result
     raise InvalidImage("The sticker could not be made small enough.")
 
 
-def _png(image: Image.Image, options: JobOptions) -> ProcessedImage:
-    return ProcessedImage(encode_png(image), options.content_type, image.width, image.height)
+def _encoded(image: Image.Image, fmt: str, options: JobOptions, icc: bytes | None = None, **params) -> ProcessedImage:
+    return ProcessedImage(encode(image, fmt, icc, **params), options.content_type, image.width, image.height)
 
 
-def _encoded(image: Image.Image, fmt: str, options: JobOptions, **params) -> ProcessedImage:
+def encode(image: Image.Image, fmt: str, icc: bytes | None = None, **params) -> bytes:
+    """An image as a PNG, JPEG or WebP file carrying `icc` and no other metadata (no EXIF, no
+    XMP, whatever the photo had). PNG is core.png's; WebP is lossless unless a quality is given."""
+    if fmt == "PNG":
+        return encode_png(image, icc)
+    if fmt == "JPEG":
+        params = {"quality": JPEG_QUALITY, **params}
+    elif fmt == "WEBP" and "quality" not in params:
+        params = {**WEBP_LOSSLESS, **params}
     buffer = io.BytesIO()
-    image.save(buffer, fmt, **params)
-    return ProcessedImage(buffer.getvalue(), options.content_type, image.width, image.height)
+    clean = image.copy() if image.info else image  # Pillow's writers may take metadata from info
+    clean.info = {}
+    clean.save(buffer, fmt, icc_profile=icc or None, exif=b"", **params)
+    return buffer.getvalue()
 
 
-def finish(rgb: Image.Image, alpha: Image.Image | None, mask: Image.Image, options: JobOptions,
+def finish(photo: Photo, mask: Image.Image, options: JobOptions,
            background: Image.Image | None = None) -> ProcessedImage:
-    """The output the options ask for, from the photo (RGB and its own alpha) and the model's mask
-    (the photo's size): what was already transparent stays transparent, then crop, then encode."""
+    """The output the options ask for, from the photo and the model's mask (the photo's size):
+    what was already transparent stays transparent, then crop, then encode."""
+    rgb, alpha = photo.rgb, photo.alpha
     if alpha is not None:
         mask = ImageChops.darker(mask, alpha)
     if options.crop:
         box = subject_box(mask, options.margin)
         rgb, mask = rgb.crop(box), mask.crop(box)
     rgb, mask = place(rgb, mask, *options.placement)
-    return render(rgb, mask, options, background)
+    return render(rgb, mask, options, background, photo.icc)
 
 
 def place(rgb: Image.Image, mask: Image.Image, scale: float | None,
@@ -201,16 +239,17 @@ def rerender(data: bytes, mask_png: bytes, options: JobOptions, *, max_bytes: in
              background: bytes | None = None) -> ProcessedImage:
     """The same photo with other options (and, in colour mode, on a `background` image), from its
     stored input and mask: no model."""
-    rgb, alpha = split_alpha(decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
+    photo = open_photo(data, max_bytes=max_bytes, max_pixels=max_pixels)
     try:
         mask = Image.open(io.BytesIO(mask_png))
         mask.load()
     except (OSError, ValueError) as exc:
         raise InvalidImage("The stored mask cannot be read.") from exc
-    if mask.mode != "L" or mask.size != rgb.size:
+    if mask.mode != "L" or mask.size != photo.rgb.size:
         raise InvalidImage("The stored mask does not match the photo.")
-    behind = None if background is None else decode_image(background, max_bytes=max_bytes, max_pixels=max_pixels)
-    return finish(rgb, alpha, mask, options, behind)
+    behind = (None if background is None
+              else open_backdrop(background, photo.icc, max_bytes=max_bytes, max_pixels=max_pixels))
+    return finish(photo, mask, options, behind)
 
 
 def encode_mask(mask: Image.Image) -> bytes:

@@ -23,7 +23,7 @@ from core.errors import (
 )
 from core.jobs import get_job
 from core.models import Render, Transaction, utcnow
-from core.options import JobOptions, parse_options
+from core.options import JobOptions, check_fits, parse_options
 from core.ratelimit import Limiter, Rule
 from core.render import ProcessedImage, rerender
 from core.storage import Store
@@ -80,6 +80,7 @@ def render_job(job_id, user_id: int, changes: dict, *, settings, storage: Store,
     if not job.mask_key or not job.input_key:
         raise RenderUnavailable("This photo was made before results could be changed; send it again.")
     options = options_for(job, {**changes, "mode": "color"} if background is not None else changes)
+    check_fits(options, job.width or 0, job.height or 0)
     if renders_of(job.id) >= settings.max_renders_per_job:
         raise TooManyRenders(f"This photo has been made again {settings.max_renders_per_job} times already; "
                              "send it again for more.")

@@ -132,6 +132,8 @@ class JobView:
     model: str | None = None
     album_id: int | None = None
     purged_at: datetime | None = None  # its files are gone (core.retention)
+    input_format: str | None = None
+    first_frame_only: bool = False
 
     @property
     def is_finished(self) -> bool:
@@ -183,6 +185,8 @@ class JobView:
             model=job.model,
             album_id=job.album_id,
             purged_at=job.purged_at,
+            input_format=job.input_format,
+            first_frame_only=job.first_frame_only,
         )
 
 

@@ -55,7 +55,7 @@ def test_png_mode_is_full_resolution_rgba_with_transparent_background(engine):
 def test_png_outputs_go_through_the_parallel_encoder(engine, monkeypatch, options, image_mode):
     encoded = []
     real = pipeline.encode_png
-    monkeypatch.setattr(pipeline, "encode_png", lambda image: encoded.append(image.mode) or real(image))
+    monkeypatch.setattr(pipeline, "encode_png", lambda image, icc=None: encoded.append(image.mode) or real(image, icc))
     result = run(encode(subject_image()), engine, **options)
     assert encoded == [image_mode, "L"]  # the result, then the mask kept for re-renders
     assert decode(result.data).mode == image_mode

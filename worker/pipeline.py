@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from core.metrics import stage
 from core.options import JobOptions
-from core.render import ProcessedImage, decode_image, encode_mask, finish, split_alpha
+from core.render import ProcessedImage, encode_mask, finish, open_photo
 
 if TYPE_CHECKING:
     from worker.engine import Engine
@@ -25,11 +25,11 @@ class Processed(ProcessedImage):
 def process_image(data: bytes, options: JobOptions, engine: Engine, *, max_bytes: int, max_pixels: int) -> Processed:
     """Cut the subject out of an uploaded image; raise InvalidImage or ImageTooLarge for bad input."""
     with stage("decode"):
-        rgb, alpha = split_alpha(decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
+        photo = open_photo(data, max_bytes=max_bytes, max_pixels=max_pixels)
     with stage("inference"):
-        mask = engine.predict_mask(rgb)
+        mask = engine.predict_mask(photo.rgb)  # the photo's own numbers, whatever its profile
     with stage("encode"):
-        result = finish(rgb, alpha, mask, options)
+        result = finish(photo, mask, options)
         mask_png = encode_mask(mask)
     return Processed(result.data, result.content_type, result.width, result.height, mask_png=mask_png)
 

@@ -180,13 +180,12 @@
   var results = document.getElementById("results");
   var picker = form.querySelector("input[type=file]");
   var MAX_BYTES = Number(form.dataset.maxBytes);
-  var ACCEPTED = /^image\/(jpeg|png|webp|bmp|tiff|gif)$/;
+  var ACCEPTED = form.dataset.types.split(" ");
 
-  // The server's own words for the same refusals (core/images.py).
+  // The server's own rules and words for the same refusals (core/images.py, given by the page).
+  // A file the browser cannot name (a HEIC on some systems) is left for the server to judge.
   function refusal(file) {
-    if (!ACCEPTED.test(file.type)) {
-      return "The file is not an image we can read (JPEG, PNG, WebP, BMP, TIFF or GIF).";
-    }
+    if (file.type && ACCEPTED.indexOf(file.type) === -1) return form.dataset.notReadable;
     if (file.size > MAX_BYTES) {
       return "The file is " + (file.size / 1e6).toFixed(1) + " MB; the limit is " + form.dataset.maxMb + " MB.";
     }
@@ -306,7 +305,7 @@
       toggle.textContent = before ? "Show the cut-out" : "Show the original";
       toggle.setAttribute("aria-pressed", before ? "true" : "false");
     });
-    show(shown, "");
+    show(shown, job.first_frame_only ? " · the animation's first frame" : "");
     card.appendChild(toggle);
     card.appendChild(document.createTextNode(" "));
     card.appendChild(download);
