@@ -146,7 +146,7 @@ def render(rgb: Image.Image, mask: Image.Image, options: JobOptions, background:
         return _encoded(canvas, FILE_FORMATS[options.content_type], options, icc)
     cutout = transparent(rgb, mask)
     if options.mode == "sticker":
-        return sticker(colour.to_srgb(cutout, icc), options)
+        return sticker(cutout, options, icc)
     return _encoded(cutout, FILE_FORMATS[options.content_type], options, icc)
 
 
@@ -163,11 +163,12 @@ def transparent(rgb: Image.Image, mask: Image.Image) -> Image.Image:
     return cutout
 
 
-def sticker(cutout: Image.Image, options: JobOptions) -> ProcessedImage:
-    """A Telegram sticker: WebP, longest side exactly 512 px, at most 512 KB."""
+def sticker(cutout: Image.Image, options: JobOptions, icc: bytes | None = None) -> ProcessedImage:
+    """A Telegram sticker: WebP, longest side exactly 512 px, at most 512 KB, in sRGB (Telegram
+    assumes it: a photo's profile `icc` converts the small picture, which costs little)."""
     scale = STICKER_SIDE / max(cutout.size)
     size = (max(1, round(cutout.width * scale)), max(1, round(cutout.height * scale)))
-    small = cutout.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    small = colour.to_srgb(cutout.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0), icc)
     for quality in STICKER_QUALITIES:
         result = _encoded(small, "WEBP", options, quality=quality, method=4)  # sRGB, no profile
         if len(result.data) <= STICKER_MAX_BYTES:

@@ -328,6 +328,22 @@ def test_the_card_shows_the_photo_made_again_on_a_picked_colour(server, page, wo
         page.get_attribute("#results button.toggle", "aria-pressed") == "true"
 
 
+def test_a_heic_as_a_smaller_lossless_webp_from_the_page(server, page, worker_threads):
+    email_user("webp@example.com", credits=3)
+    sign_in(page, server, "webp@example.com")
+    page.wait_for_url(server.url + "/")
+    page.select_option("#upload-form select[name=format]", "webp")
+    buffer = io.BytesIO()
+    subject_image((120, 80)).save(buffer, "HEIF", quality=90)
+    drop(page, "IMG_0001.HEIC", buffer.getvalue(), "")  # a browser that cannot name HEIC leaves it to the server
+    page.wait_for_selector("#results .caption:has-text('Done · 120 × 80 px')")
+    assert corner_alpha(page, "#results img.cutout") == 0
+    with page.expect_download() as download_info:
+        page.click("#results a:has-text('Download')")
+    assert download_info.value.suggested_filename == "IMG_0001-cutout.webp"
+    assert Image.open(download_info.value.path()).format == "WEBP"
+
+
 def test_a_queued_photo_shows_its_place_in_line(server, page):
     user = email_user("waiting@example.com", credits=3)
     other = email_user("ahead@example.com", credits=3)
