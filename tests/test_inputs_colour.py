@@ -15,11 +15,12 @@ import numpy as np
 import pillow_heif
 import pytest
 import skimage.data
-from PIL import Image, ImageCms
+from PIL import Image, ImageCms, ImageFile
 
 from admin_panel.openapi import document as openapi_document
 from bot.texts import formats
 from core import jobs, previews
+from core.errors import ImageTooLarge
 from core.images import ACCEPTED_FORMATS, FORMAT_LABELS, FORMAT_NAMES, NOT_READABLE, inspect_image
 from core.options import JobOptions
 from core.removebg import parse_params, render
@@ -174,6 +175,17 @@ def test_an_animation_gives_its_first_frame(engine, kind):
     assert inspect_image(data, **LIMITS).animated
     alpha = np.asarray(decode(run(data, engine).data).getchannel("A"))
     assert alpha[40, 60] == 255  # the subject of the first frame; the later ones have none
+
+
+@pytest.mark.parametrize("kind", ["HEIF", "AVIF"])
+def test_the_pixel_limit_refuses_a_new_format_from_its_header(kind, monkeypatch):
+    data = heic(photo((1600, 1000))) if kind == "HEIF" else encode(photo((1600, 1000)), "AVIF")
+    decoded = []
+    for decoder in (ImageFile.ImageFile, pillow_heif.as_plugin._LibHeifImageFile):
+        monkeypatch.setattr(decoder, "load", lambda self: decoded.append(self))
+    with pytest.raises(ImageTooLarge, match="1600x1000"):
+        inspect_image(data, max_bytes=10**8, max_pixels=1_000_000)
+    assert decoded == []  # refused before a single pixel was decoded
 
 
 def test_a_still_image_is_not_called_an_animation():
