@@ -89,6 +89,14 @@ def server(sqlite_settings, tmp_path):
         yield running
 
 
+def signed_in(page, server: Server, email: str, credits: int = 3):
+    """A new person with `credits`, signed in on the page; the user."""
+    user = email_user(email, credits=credits)
+    sign_in(page, server, email)
+    page.wait_for_url(server.url + "/")
+    return user
+
+
 def sign_in(page, server: Server, email: str) -> None:
     page.goto(server.url + "/login")
     page.fill("input[name=email]", email)
@@ -254,9 +262,7 @@ def corner_alpha(page, selector: str) -> int:
 
 
 def test_a_dropped_photo_shows_its_cut_out_on_the_page(server, page, worker_threads, tmp_path):
-    user = email_user("dropper@example.com", credits=3)
-    sign_in(page, server, "dropper@example.com")
-    page.wait_for_url(server.url + "/")
+    user = signed_in(page, server, "dropper@example.com")
     drop(page, "box.png", encode(subject_image((120, 80))))
     page.wait_for_selector("#results .result img.cutout")
     page.wait_for_function("() => document.querySelector('#results img.cutout').naturalWidth === 120")
@@ -298,9 +304,7 @@ def test_sign_up_drop_a_real_photo_see_the_cut_out_and_download_what_the_api_giv
 
 
 def test_the_card_shows_the_photo_made_again_on_a_picked_colour(server, page, worker_threads):
-    email_user("colours@example.com", credits=3)
-    sign_in(page, server, "colours@example.com")
-    page.wait_for_url(server.url + "/")
+    signed_in(page, server, "colours@example.com")
     drop(page, "box.png", encode(subject_image((120, 80))))
     page.wait_for_selector("#results .result.done .changes")
     page.fill("#results input[type=color]", "#00ff00")
@@ -329,9 +333,7 @@ def test_the_card_shows_the_photo_made_again_on_a_picked_colour(server, page, wo
 
 
 def test_a_heic_as_a_smaller_lossless_webp_from_the_page(server, page, worker_threads):
-    email_user("webp@example.com", credits=3)
-    sign_in(page, server, "webp@example.com")
-    page.wait_for_url(server.url + "/")
+    signed_in(page, server, "webp@example.com")
     page.select_option("#upload-form select[name=format]", "webp")
     buffer = io.BytesIO()
     subject_image((120, 80)).save(buffer, "HEIF", quality=90)
@@ -357,9 +359,7 @@ def test_a_queued_photo_shows_its_place_in_line(server, page):
 
 
 def test_a_pasted_image_and_two_picked_files_each_become_a_job(server, page, worker_threads, tmp_path):
-    user = email_user("paster@example.com", credits=5)
-    sign_in(page, server, "paster@example.com")
-    page.wait_for_url(server.url + "/")
+    user = signed_in(page, server, "paster@example.com", credits=5)
     files = page.evaluate_handle(DROP, ["", "image/png", base64.b64encode(encode(subject_image((60, 40)))).decode()])
     page.evaluate("(files) => document.dispatchEvent(new ClipboardEvent('paste', {clipboardData: files}))", files)
     first, second = tmp_path / "one.png", tmp_path / "two.png"
@@ -370,26 +370,18 @@ def test_a_pasted_image_and_two_picked_files_each_become_a_job(server, page, wor
     assert len(jobs.list_jobs(user.id).items) == 3
 
 
-def test_a_file_that_is_not_an_image_is_refused_before_it_is_sent(server, page, tmp_path):
-    user = email_user("wrong@example.com", credits=3)
-    sign_in(page, server, "wrong@example.com")
-    page.wait_for_url(server.url + "/")
-    drop(page, "notes.txt", b"just text", kind="text/plain")
+@pytest.mark.parametrize(("name", "content", "kind", "errors"), [
+    ("notes.txt", b"just text", "text/plain", []),  # refused in the browser: nothing is sent
+    ("holiday.jpg", b"%PDF-1.4 a document, named and typed as a photo", "image/jpeg",
+     ["Failed to load resource: the server responded with a status of 415 (UNSUPPORTED MEDIA TYPE)"]),
+])
+def test_a_file_that_is_not_an_image_is_refused_with_no_charge(server, page, name, content, kind, errors):
+    user = signed_in(page, server, "wrong@example.com")
+    drop(page, name, content, kind=kind)
     page.wait_for_selector("#results .result.failed")
     assert "not an image we can read" in page.inner_text("#results .caption")
-    assert jobs.list_jobs(user.id).items == []
-
-
-def test_a_file_that_only_claims_to_be_an_image_is_refused_by_the_server_with_no_charge(server, page):
-    user = email_user("liar@example.com", credits=3)
-    sign_in(page, server, "liar@example.com")
-    page.wait_for_url(server.url + "/")
-    drop(page, "holiday.jpg", b"%PDF-1.4 a document, named and typed as a photo", kind="image/jpeg")
-    page.wait_for_selector("#results .result.failed")
-    assert "not an image we can read" in page.inner_text("#results .caption")
-    assert page.browser_errors == [
-        "Failed to load resource: the server responded with a status of 415 (UNSUPPORTED MEDIA TYPE)"]
-    page.browser_errors.clear()  # the server's refusal, on purpose
+    assert page.browser_errors == errors  # the server's refusal, when it is the server's
+    page.browser_errors.clear()
     assert jobs.list_jobs(user.id).items == [] and billing.balance(user.id).total == 3
 
 

@@ -22,7 +22,6 @@ from bot.texts import formats
 from core import jobs, previews
 from core.errors import ImageTooLarge
 from core.images import ACCEPTED_FORMATS, FORMAT_LABELS, FORMAT_NAMES, NOT_READABLE, inspect_image
-from core.options import JobOptions
 from core.removebg import parse_params, render
 from tests.support.icc import adobe_rgb_profile
 from tests.support.images import decode, encode
@@ -304,4 +303,3 @@ def test_unsupported_formats_name_the_list(panel):
     response = panel.submit(user, data=encode(photo((40, 30)), "ICO"))
     assert response.status_code == 415
     assert response.get_json()["message"] == f"ICO images are not supported; send {FORMAT_NAMES}."
-    assert JobOptions().content_type == "image/png"
