@@ -197,8 +197,9 @@ def register(application: Application) -> None:
     application.add_handler(MessageHandler(PRIVATE & filters.PHOTO, photo))
     application.add_handler(MessageHandler(PRIVATE & filters.ANIMATION, unsupported))  # GIFs arrive as both
     # HEIC and AVIF files often come typed application/octet-stream: their extension names them.
-    images = filters.Document.IMAGE | filters.Document.FileExtension("heic") | filters.Document.FileExtension(
-        "heif") | filters.Document.FileExtension("avif")
+    images = filters.Document.IMAGE
+    for extension in ("heic", "heif", "avif"):
+        images |= filters.Document.FileExtension(extension)
     application.add_handler(MessageHandler(PRIVATE & images, image_document))
     application.add_handler(MessageHandler(PRIVATE & filters.Document.ALL, not_an_image))
     application.add_handler(MessageHandler(

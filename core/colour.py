@@ -18,7 +18,7 @@ from PIL import Image, ImageCms
 logger = logging.getLogger(__name__)
 
 # What a profile's colour space must be for each mode of a decoded photo (ImageCms's names).
-SPACES = {"RGB": "RGB", "RGBA": "RGB", "CMYK": "CMYK", "L": "GRAY", "LA": "GRAY"}
+SPACES = {"RGB": "RGB", "RGBA": "RGB", "P": "RGB", "PA": "RGB", "CMYK": "CMYK", "L": "GRAY", "LA": "GRAY"}
 
 
 @lru_cache(maxsize=1)
