@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlparse
 
 from peewee import Database, DatabaseProxy, InterfaceError, OperationalError, SqliteDatabase
@@ -18,6 +19,7 @@ from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 # Models bind to this proxy; `connect_database` points it at the real database.
 db = DatabaseProxy()
 # wait_for_database: the first pause between tries, doubled up to the last.
@@ -156,6 +158,18 @@ def wait_for_database(stop: threading.Event) -> bool:
         if stop.wait(pause):
             return False
         pause = min(pause * 2, longest)
+
+
+def through_outages(stop: threading.Event, step: Callable[..., T], *args, **kwargs) -> T:
+    """`step(*args, **kwargs)`, taken again once the database is back each time it is away
+    (wait_for_database), for work that must be done, not refused: a queue message in hand waits
+    instead of being retried early or dropped. Raise DatabaseUnavailable if `stop` is set first."""
+    while True:
+        try:
+            return step(*args, **kwargs)
+        except DatabaseUnavailable:  # logged once per outage by core.outages
+            if not wait_for_database(stop):
+                raise
 
 
 def enter_scope() -> bool:

@@ -3,13 +3,10 @@ that is down at submit time, and `python -m worker` stopping on SIGTERM."""
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import signal
 import socket
 import threading
-import time
 import uuid
 from dataclasses import replace
 from datetime import timedelta
@@ -23,7 +20,7 @@ from core.audit import check_ledger
 from core.health import heartbeat_path, is_fresh
 from core.models import Job, Transaction, utcnow
 from core.queue.rabbit import RabbitQueue
-from core.storage import Store
+from tests.support.held_input import HeldInput
 from tests.support.images import decode, encode, subject_image
 from tests.support.queues import publish_raw
 from tests.support.waiting import wait_for
@@ -65,38 +62,6 @@ def queue(settings, rabbit_queue):
 def user(settings):
     user, _ = accounts.register_telegram_user(3001, signup_bonus=3)
     return user
-
-
-class HeldInput:
-    """The job's input file swapped for a FIFO: a worker that reads it blocks until the test
-    lets go, which makes "mid-job" a state the test controls rather than a race."""
-
-    def __init__(self, storage: Store, job):
-        self.path = storage.path(job.input_key)
-        self.data = self.path.read_bytes()
-        self.path.unlink()
-        os.mkfifo(self.path)
-
-    def restore(self) -> None:
-        """Put the real file back (for a worker that reads it later)."""
-        temporary = self.path.parent / ".restored"
-        temporary.write_bytes(self.data)
-        os.replace(temporary, self.path)
-
-    def feed(self, timeout: float = 30.0) -> None:
-        """Hand the photo to the worker blocked on the FIFO."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)  # fails until a reader is there
-                break
-            except OSError as exc:
-                if exc.errno != errno.ENXIO or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "wb") as pipe:
-            pipe.write(self.data)
 
 
 class JobInHand(NamedTuple):
