@@ -118,6 +118,7 @@ def retry_later(response: Response, exc: e.DatabaseUnavailable) -> Response:
 
 
 def handle_unavailable(exc: e.DatabaseUnavailable):
+    """The database is away: 503 with Retry-After, as JSON or as a short page."""
     if wants_json():
         return retry_later(error_response(exc.code, exc.message, 503), exc)
     g.identity = None  # naming who is signed in needs the database: the page names nobody

@@ -148,16 +148,15 @@ def wait_for_database(stop: threading.Event) -> bool:
     couple of seconds; True once it answers, False if `stop` is set first. Any other error is raised:
     only an outage is waited out."""
     pause, longest = WAIT_SECONDS
-    while True:
+    while not stop.is_set():
         try:
             with connection_scope():
                 db.execute_sql("SELECT 1")
             return True
         except DatabaseUnavailable:
-            pass
-        if stop.wait(pause):
-            return False
-        pause = min(pause * 2, longest)
+            stop.wait(pause)
+            pause = min(pause * 2, longest)
+    return False
 
 
 def through_outages(stop: threading.Event, step: Callable[..., T], *args, **kwargs) -> T:
