@@ -109,6 +109,23 @@ def handle_http_error(exc: HTTPException):
     return _page(status, exc.name, message)
 
 
+def retry_later(response: Response, exc: e.DatabaseUnavailable) -> Response:
+    """A 503 of a database outage: Retry-After, and this request's connection not kept (core
+    logged the outage once; no line per request)."""
+    g.request_failed = True
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def handle_unavailable(exc: e.DatabaseUnavailable):
+    """The database is away: 503 with Retry-After, as JSON or as a short page."""
+    if wants_json():
+        return retry_later(error_response(exc.code, exc.message, 503), exc)
+    g.identity = None  # naming who is signed in needs the database: the page names nobody
+    page = _page(503, "Briefly unavailable", "Cutout is briefly unavailable. Please try again in a minute.")
+    return retry_later(make_response(page), exc)
+
+
 def handle_unexpected(exc: Exception):
     logger.exception("unhandled error on %s %s", request.method, request.path)
     g.request_failed = True  # the database connection may be broken: do not keep it
@@ -120,5 +137,6 @@ def handle_unexpected(exc: Exception):
 def register_error_handlers(app: Flask) -> None:
     """Install the handlers on the app."""
     app.register_error_handler(e.CutoutError, handle_domain_error)
+    app.register_error_handler(e.DatabaseUnavailable, handle_unavailable)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -22,6 +22,7 @@ from admin_panel.extensions import queue_depth, services
 from core import stats
 from core.db import is_reachable
 from core.enums import JobStatus
+from core.errors import DatabaseUnavailable
 from core.metrics import CONTENT_TYPE, bearer_matches, process_registry, refusal
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def healthz():
     if all(v == "ok" for v in checks.values()):
         return jsonify({"status": "ok", **detail})
     body = {"error": "unavailable", "message": "The service is unavailable.", "status": "unavailable", **detail}
-    return jsonify(body), 503
+    return jsonify(body), 503, {"Retry-After": str(DatabaseUnavailable.retry_after)}
 
 
 class BusinessCollector:
@@ -88,13 +89,18 @@ class BusinessCollector:
 
 
 def cached_business_metrics() -> bytes:
-    """The business metrics' exposition, computed again only once it is METRICS_CACHE_SECONDS old."""
+    """The business metrics' exposition, computed again only once it is METRICS_CACHE_SECONDS old.
+    While the database is away the last one stands (or none), so the request counters, the 503s
+    among them, are still scraped."""
     with _cache_lock:
         found = current_app.extensions.get(CACHE)
         if found is None or time.monotonic() - found[0] >= METRICS_CACHE_SECONDS:
             registry = CollectorRegistry(auto_describe=False)
             registry.register(BusinessCollector(services().settings.input_queue))
-            found = current_app.extensions[CACHE] = (time.monotonic(), generate_latest(registry))
+            try:
+                found = current_app.extensions[CACHE] = (time.monotonic(), generate_latest(registry))
+            except DatabaseUnavailable:
+                return found[1] if found else b""
     return found[1]
 
 

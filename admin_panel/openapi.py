@@ -28,13 +28,13 @@ def _errors(*statuses: int) -> dict:
     text = {400: "Bad request", 401: "No valid token", 402: "Not enough credits", 403: "Forbidden",
             404: "Not found", 409: "Conflict with the job's state", 410: "The result's file is gone",
             413: "Too large", 415: "Not an image", 429: "Too many attempts", 502: "Telegram refused or is unreachable",
-            503: "Unavailable"}
+            503: "Briefly unavailable: the database cannot be reached for now (Retry-After)"}
     return {str(s): _json(text[s], _ref("Error")) for s in statuses}
 
 
 def _op(summary: str, ok: dict, *errors: int, auth: bool = True, params=(), body: dict | None = None,
         tag: str = "user") -> dict:
-    op = {"summary": summary, "tags": [tag], "responses": {**ok, **_errors(*errors)}}
+    op = {"summary": summary, "tags": [tag], "responses": {**ok, **_errors(*errors, 503)}}
     if auth:
         op["security"] = BEARER
     if params:
@@ -241,13 +241,15 @@ REMOVEBG_PATHS = {
             "402": _removebg_error("Not enough credits"),
             "403": _removebg_error("Authentication failed"),
             "429": _removebg_error("Rate limited (Retry-After)"),
+            "503": _removebg_error("Briefly unavailable: the database cannot be reached for now (Retry-After)"),
             "504": _removebg_error("Not finished in time; the job goes on (job_id)"),
         }}},
     "/v1.0/account": {"get": {
         "summary": "remove.bg's account: credits (bonus as subscription, bought as payg) and free previews left",
         "tags": ["remove.bg"], "security": [{"apiKey": []}, *BEARER],
         "responses": {"200": _json("The account", {"type": "object", "properties": {"data": {"type": "object"}}}),
-                      "403": _removebg_error("Authentication failed")}}},
+                      "403": _removebg_error("Authentication failed"),
+                      "503": _removebg_error("Briefly unavailable (Retry-After)")}}},
 }
 
 PATHS = {

@@ -18,12 +18,14 @@ from flask import Blueprint, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from admin_panel import limiter as limits
+from admin_panel.errors import retry_later
 from admin_panel.extensions import services
 from core import admission, billing, jobs, removebg, tokens
 from core.db import rest_connection
 from core.enums import JobSource, JobStatus
 from core.errors import (
     CutoutError,
+    DatabaseUnavailable,
     ImageTooLarge,
     InsufficientCredits,
     InvalidImage,
@@ -73,6 +75,13 @@ def _domain_error(exc: CutoutError):
         response.headers["Retry-After"] = str(retry_after or 1)
         return _limited(response)
     return errors(exc.code, exc.message, 400, exc.message)
+
+
+@bp.errorhandler(DatabaseUnavailable)
+def _unavailable(exc: DatabaseUnavailable):
+    """remove.bg's shape for its clients, the panel's "error" and "message" beside it."""
+    return retry_later(errors(exc.code, "Service unavailable", 503, exc.message, error=exc.code,
+                              message=exc.message), exc)
 
 
 @bp.errorhandler(HTTPException)

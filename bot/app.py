@@ -20,6 +20,7 @@ from bot.reconcile import Reconciler
 from bot.services import RUNTIME, language_of
 from bot.texts import text
 from core.bootstrap import Runtime
+from core.errors import DatabaseUnavailable
 from core.health import beat, heartbeat_path
 from core.queue import JobQueue, open_queue
 from core.settings import Settings
@@ -120,11 +121,21 @@ async def post_shutdown(application: Application) -> None:
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Log every error of a handler; tell the person when there is a chat to tell."""
+    """Log every error of a handler; tell the person when there is a chat to tell. The database
+    being away is no bug: core logs the outage once, and the person hears to send it again soon."""
+    if isinstance(context.error, DatabaseUnavailable):
+        await tell(update, "unavailable")
+        return
     logger.error("error while handling update %s", getattr(update, "update_id", None), exc_info=context.error)
-    if isinstance(context.error, NetworkError) or not isinstance(update, Update) or not update.effective_message:
-        return  # Telegram itself is unreachable, or there is no chat to answer in
+    if not isinstance(context.error, NetworkError):  # else Telegram itself is unreachable
+        await tell(update, "try_again")
+
+
+async def tell(update: object, key: str) -> None:
+    """Answer the update's message with the text `key`, in its sender's language, if it has one."""
+    if not isinstance(update, Update) or not update.effective_message:
+        return
     try:
-        await update.effective_message.reply_text(text(language_of(update), "try_again"))
+        await update.effective_message.reply_text(text(language_of(update), key))
     except TelegramError:
         logger.info("could not tell chat %s about the error", update.effective_chat.id)

@@ -28,6 +28,7 @@ from bot.services import is_not_modified, with_connection
 from bot.texts import text
 from core import accounts, albums, deliveries, jobs, results
 from core.bootstrap import Runtime
+from core.db import through_outages
 from core.enums import JobStatus
 from core.errors import JobNotFound, ResultGone
 from core.failures import PROCESSING_FAILED
@@ -132,11 +133,12 @@ class ResultListener:
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
     def handle(self, message: dict) -> None:
-        """One result event: act on the job's status. A failure is tried again later (RetryLater:
-        the event waits in the queue, behind nobody), until the tries run out."""
+        """One result event: act on the job's status. While the database is away the event waits
+        in hand for it, costing no try; another failure is tried again later (RetryLater: the
+        event waits in the queue, behind nobody), until the tries run out."""
         job_id = str(message["job_id"])
         try:
-            with_connection(self._act, job_id)
+            through_outages(self._stop, with_connection, self._act, job_id)
         except Reject:
             raise
         except Exception as exc:

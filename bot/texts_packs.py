@@ -1,5 +1,5 @@
-"""The texts of albums, sticker packs and product shots, in English and Russian (merged into
-bot.texts' catalogue)."""
+"""The texts of albums, sticker packs, product shots and a pause of the service, in English and
+Russian (merged into bot.texts' catalogue)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ EN: dict[str, str] = {
     "pack_bad_emoji": "Telegram does not accept {emoji} as a sticker's emoji; try another.",
     "pack_refused": "Telegram refused that: {reason}. Try again later.",
     "pack_unreachable": "I cannot reach Telegram right now; try again in a minute.",
+    # The database is away for a moment (core.errors.DatabaseUnavailable)
+    "unavailable": "Cutout is briefly unavailable; please send it again in a minute.",
 }
 
 RU: dict[str, str] = {
@@ -83,4 +85,5 @@ RU: dict[str, str] = {
     "pack_bad_emoji": "Telegram не принимает {emoji} как эмодзи стикера; попробуйте другой.",
     "pack_refused": "Telegram отказал: {reason}. Попробуйте позже.",
     "pack_unreachable": "Не могу связаться с Telegram; попробуйте через минуту.",
+    "unavailable": "Cutout ненадолго недоступен; пришлите это ещё раз через минуту.",
 }

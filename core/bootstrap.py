@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from dataclasses import dataclass
 
 from core import migrations
-from core.db import connect_database
+from core.db import connect_database, wait_for_database
 from core.errors import SettingsError
 from core.logs import configure_logging
 from core.queue import JobQueue, open_queue
@@ -43,10 +44,12 @@ def load_or_exit() -> Settings:
 def start(settings: Settings | None = None, *, schema: str = CHECK) -> Settings:
     """Load settings (unless given), configure logging, bind the database and apply or check its
     migrations (`schema`: APPLY, CHECK or SKIP); a pending migration under CHECK is one clear line
-    on stderr and exit status 2."""
+    on stderr and exit status 2. A database that cannot be reached is waited for (logged once by
+    core.outages), so a process started during an outage runs once it is over instead of exiting."""
     settings = settings or load_or_exit()
     configure_logging(settings)
     connect_database(settings)
+    wait_for_database(threading.Event())
     if schema == APPLY:
         if applied := migrations.migrate():
             logger.info("applied migrations: %s", ", ".join(applied))

@@ -3,24 +3,89 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import unquote, urlparse
 
-from peewee import Database, DatabaseProxy, SqliteDatabase
-from playhouse.pool import PooledPostgresqlDatabase
+from peewee import Database, DatabaseProxy, InterfaceError, OperationalError, SqliteDatabase
+from playhouse.pool import MaxConnectionsExceeded, PooledPostgresqlDatabase
 
+from core.errors import DatabaseUnavailable
+from core.outages import Outage, connection_lost
 from core.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
 # Models bind to this proxy; `connect_database` points it at the real database.
 db = DatabaseProxy()
+# wait_for_database: the first pause between tries, doubled up to the last.
+WAIT_SECONDS = (0.25, 2.0)
 
 
-def make_database(url: str, pool_size: int = 10) -> Database:
-    """Build (but do not open) the database named by a sqlite:/// or postgresql:// URL."""
+class PostgresDatabase(PooledPostgresqlDatabase):
+    """Pooled PostgreSQL that raises DatabaseUnavailable, and nothing else, when the server cannot
+    be reached, drops a connection or has no pooled connection free in time; an outage is
+    logged once (core.outages). A dropped connection is let go, so the next unit of work
+    connects afresh."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.outage = Outage(f"{kwargs.get('host')}:{kwargs.get('port')}/{args[0] if args else ''}")
+
+    def connect(self, reuse_if_open: bool = False) -> bool:
+        try:
+            opened = super().connect(reuse_if_open)
+        except MaxConnectionsExceeded as exc:
+            raise DatabaseUnavailable("Every database connection is busy; try again in a few seconds.") from exc
+        except (OperationalError, InterfaceError) as exc:
+            if not connection_lost(exc):
+                raise
+            self.outage.began(exc)
+            raise DatabaseUnavailable() from exc
+        self.outage.ended()
+        return opened
+
+    def _connect(self):
+        # Inside the pool's lock: callers queued behind a try that failed are refused at once.
+        self.outage.refuse_while_down()
+        return super()._connect()
+
+    def execute_sql(self, sql, params=None):
+        with self._unavailable_when_lost():
+            return super().execute_sql(sql, params)
+
+    def begin(self, *args, **kwargs):
+        with self._unavailable_when_lost():
+            return super().begin(*args, **kwargs)
+
+    def commit(self):
+        with self._unavailable_when_lost():
+            return super().commit()
+
+    def rollback(self):
+        with self._unavailable_when_lost():
+            return super().rollback()
+
+    @contextmanager
+    def _unavailable_when_lost(self) -> Iterator[None]:
+        try:
+            yield
+        except (OperationalError, InterfaceError) as exc:
+            if not connection_lost(exc):
+                raise
+            if not self.in_transaction():  # inside one, the rollback that follows lets it go
+                self.manual_close()
+            raise DatabaseUnavailable() from exc
+
+
+def make_database(url: str, pool_size: int = 10, *, connect_timeout: int = 3, pool_timeout: int = 5) -> Database:
+    """Build (but do not open) the database named by a sqlite:/// or postgresql:// URL. PostgreSQL
+    gives up opening a connection after `connect_timeout` seconds and waiting for a free pooled one
+    after `pool_timeout`."""
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
         if path != ":memory:":
@@ -33,21 +98,24 @@ def make_database(url: str, pool_size: int = 10) -> Database:
             pragmas={"journal_mode": "wal", "busy_timeout": 10000, "foreign_keys": 1, "synchronous": "normal"},
         )
     parsed = urlparse(url)
-    return PooledPostgresqlDatabase(
+    return PostgresDatabase(
         unquote(parsed.path.lstrip("/")),
         host=parsed.hostname,
         port=parsed.port or 5432,
         user=unquote(parsed.username) if parsed.username else None,
         password=unquote(parsed.password) if parsed.password else None,
+        connect_timeout=connect_timeout,
         max_connections=pool_size,
         stale_timeout=300,
-        timeout=30,
+        timeout=pool_timeout,
     )
 
 
 def connect_database(settings: Settings) -> Database:
     """Point the models at the configured database and return it."""
-    database = make_database(settings.database_url, settings.db_pool_size)
+    database = make_database(settings.database_url, settings.db_pool_size,
+                             connect_timeout=settings.db_connect_timeout_seconds,
+                             pool_timeout=settings.db_pool_timeout_seconds)
     db.initialize(database)
     return database
 
@@ -68,9 +136,39 @@ def is_reachable() -> bool:
     try:
         db.execute_sql("SELECT 1").fetchone()
         return True
-    except Exception as exc:  # any driver error means "not reachable"
+    except DatabaseUnavailable:  # logged once per outage (core.outages)
+        return False
+    except Exception as exc:  # any other driver error means "not reachable" too
         logger.warning("database unreachable: %s", exc)
         return False
+
+
+def wait_for_database(stop: threading.Event) -> bool:
+    """Block while the database cannot be reached, trying again after a pause that grows to a
+    couple of seconds; True once it answers, False if `stop` is set first. Any other error is raised:
+    only an outage is waited out."""
+    pause, longest = WAIT_SECONDS
+    while not stop.is_set():
+        try:
+            with connection_scope():
+                db.execute_sql("SELECT 1")
+            return True
+        except DatabaseUnavailable:
+            stop.wait(pause)
+            pause = min(pause * 2, longest)
+    return False
+
+
+def through_outages(stop: threading.Event, step: Callable[..., T], *args, **kwargs) -> T:
+    """`step(*args, **kwargs)`, taken again once the database is back each time it is away
+    (wait_for_database), for work that must be done, not refused: a queue message in hand waits
+    instead of being retried early or dropped. Raise DatabaseUnavailable if `stop` is set first."""
+    while True:
+        try:
+            return step(*args, **kwargs)
+        except DatabaseUnavailable:  # logged once per outage by core.outages
+            if not wait_for_database(stop):
+                raise
 
 
 def enter_scope() -> bool:

@@ -212,6 +212,23 @@ class QueueUnavailable(CutoutError):
     code = "queue_unavailable"
 
 
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached for now (refused, reset, restarting, or every pooled
+    connection busy past DB_POOL_TIMEOUT_SECONDS). Not a CutoutError: nothing is wrong with the
+    request, so no handler of domain errors words it as a refusal; each front end says once
+    "try again shortly" (HTTP 503 with Retry-After, a chat message) and a worker waits for it."""
+
+    code = "unavailable"
+    retry_after = 5  # seconds, for HTTP's Retry-After
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message or "The service is briefly unavailable; try again in a few seconds.")
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
 class InvalidToken(CutoutError):
     """The token is invalid or expired."""
 

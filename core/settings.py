@@ -24,6 +24,8 @@ class Settings:
     app_env: str = "development"
     database_url: str = DEFAULT_SQLITE_URL
     db_pool_size: int = 10
+    db_connect_timeout_seconds: int = 3
+    db_pool_timeout_seconds: int = 5
     database_app_role: str = ""
     database_app_password: str = ""
     price_per_image: int = 1
@@ -111,6 +113,8 @@ _MINIMUM = {
     "signup_bonus_credits": 0,
     "signup_bonus_per_address_per_day": 0,
     "db_pool_size": 1,
+    "db_connect_timeout_seconds": 1,
+    "db_pool_timeout_seconds": 1,
     "worker_threads": 1,
     "max_attempts": 1,
     "job_lease_seconds": 3,

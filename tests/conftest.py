@@ -136,6 +136,21 @@ def pg_settings(tmp_path, pg_database, pg_url) -> Settings:
 
 
 @pytest.fixture
+def pg_proxy(pg_url):
+    """A relay in front of the test PostgreSQL that a test takes down and brings back
+    (tests.support.proxy); `pg_proxy.url` is the session's database through it. Restored and
+    closed when the test ends."""
+    from tests.support.proxy import Proxy, with_port
+
+    parsed = urlparse(pg_url)
+    proxy = Proxy((parsed.hostname, parsed.port or 5432))
+    proxy.url = with_port(pg_url, proxy.port)
+    yield proxy
+    proxy.restore()
+    proxy.close()
+
+
+@pytest.fixture
 def sqlite_settings(tmp_path) -> Settings:
     """Settings on a fresh SQLite file only (for tests whose subject is not the database)."""
     settings = make_settings(tmp_path)

@@ -39,11 +39,11 @@ def test_only_the_queue_package_imports_pika():
     assert importers == {"core/queue/rabbit.py", "core/queue/consumer.py"}  # equality: an empty scan must not pass
 
 
-# What a front end may take from core's database module: scopes and a health check, never the
-# database handle or the models, so every query is one of core's verbs.
+# What a front end may take from core's database module: scopes, a health check and the wait for
+# an outage's end, never the database handle or the models, so every query is one of core's verbs.
 FRONT_ENDS = ("bot", "worker", "admin_panel")
 ALLOWED_FROM_CORE_DB = {"connection_scope", "enter_scope", "begin_scope", "exit_scope", "rest_connection",
-                        "is_reachable"}
+                        "is_reachable", "wait_for_database", "through_outages"}
 
 
 def core_names_imported(path: Path) -> dict[str, set[str]]:

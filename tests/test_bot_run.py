@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
@@ -23,8 +19,8 @@ from tests.support.bot_updates import Person
 from tests.support.fake_bot_api import TOKEN
 from tests.support.fake_bot_api_server import FakeBotApiServer
 from tests.support.images import decode, encode, subject_image
+from tests.support.processes import process_env, running
 
-ROOT = Path(__file__).resolve().parents[1]
 SECRET = "s3cret-Token_for-tests"
 
 
@@ -34,39 +30,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def process_env(tmp_path, **values) -> dict[str, str]:
-    """A clean environment: no .env is read (the process runs in tmp_path), only what the test sets."""
-    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(ROOT), "APP_ENV": "test",
-           "DATABASE_URL": f"sqlite:///{tmp_path}/test.db", "STORAGE_DIR": str(tmp_path / "storage"),
-           "JWT_SECRET": "test-secret-" + "x" * 40, "LOG_LEVEL": "INFO"}
-    env.update({key.upper(): str(value) for key, value in values.items()})
-    return env
-
-
 def run_bot(tmp_path, **values) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=process_env(tmp_path, **values),
                           capture_output=True, text=True, timeout=60)
-
-
-@contextmanager
-def running(module: str, tmp_path, **values):
-    """A `python -m module` process; on exit SIGTERM, and it must stop by itself with status 0."""
-    log = tmp_path / f"{module}.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, "-m", module], cwd=tmp_path,
-                                   env=process_env(tmp_path, **values), stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            code = process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            code = process.wait()
-        process.log = log.read_text()
-    assert code == 0, f"{module} exited {code}:\n{process.log[-3000:]}"
 
 
 def post(url: str, body: dict | bytes, secret: str | None) -> int:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import replace
 from datetime import timedelta
 
 from core import accounts, deliveries, jobs
+from core.db import connect_database
 from core.models import Job, utcnow
 from core.queue import MemoryQueue
 from core.storage import open_storage
 from tests.support.images import encode, subject_image
 from tests.support.jobs import status_of
-from worker.sweeper import republish_unfinished, sweep_once
+from tests.support.waiting import wait_for
+from worker.sweeper import republish_unfinished, run_sweeper, sweep_once
 
 
 def backdate(job_id, seconds: int) -> None:
@@ -116,3 +119,24 @@ def test_sweepers_running_at_once_publish_each_stuck_job_once(pg_settings, tmp_p
         thread.join(timeout=30)
     assert sum(published) == 5
     assert queue.depth("input_queue") == 5
+
+
+def test_a_sweeper_during_a_database_outage_keeps_quiet_and_sweeps_again_after_it(pg_settings, pg_proxy, caplog):
+    settings = replace(pg_settings, database_url=pg_proxy.url, sweep_interval_seconds=1, stuck_job_seconds=60)
+    database = connect_database(settings)
+    queue, stop = MemoryQueue(settings), threading.Event()
+    user, _ = accounts.register_telegram_user(7070, signup_bonus=1)
+    job = jobs.create_job(user.id, encode(subject_image()), {}, settings=settings, storage=open_storage(settings))
+    backdate(job.id, 3600)  # stuck, for the first sweep after the outage
+    pg_proxy.refuse()
+    sweeper = threading.Thread(target=run_sweeper, args=(settings, queue, stop))
+    try:
+        sweeper.start()
+        wait_for(lambda: pg_proxy.refused >= 2, what="two sweeps during the outage")
+        pg_proxy.restore()
+        wait_for(lambda: queue.depth("input_queue") == 1, what="the stuck job to be published after the outage")
+    finally:
+        stop.set()
+        sweeper.join(10)
+        database.close_all()
+    assert not [r for r in caplog.records if r.name == "worker.sweeper" and r.levelno >= logging.ERROR]

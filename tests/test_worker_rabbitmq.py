@@ -1,13 +1,16 @@
 """The worker against the real RabbitMQ and PostgreSQL: killed workers, poison messages, a broker
-that is down at submit time, and `python -m worker` stopping on SIGTERM."""
+that is down at submit time, `python -m worker` stopping on SIGTERM, and PostgreSQL going away
+under it: the job in hand is neither lost nor charged or made twice (it is finished once the
+database is back), a message arriving meanwhile waits in hand, the worker tries about once a
+second and logs the outage once and its end once; one started during an outage waits for it."""
 
 from __future__ import annotations
 
-import errno
 import logging
-import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -23,8 +26,9 @@ from core.audit import check_ledger
 from core.health import heartbeat_path, is_fresh
 from core.models import Job, Transaction, utcnow
 from core.queue.rabbit import RabbitQueue
-from core.storage import Store
+from tests.support.held_input import HeldInput
 from tests.support.images import decode, encode, subject_image
+from tests.support.processes import process_env
 from tests.support.queues import publish_raw
 from tests.support.waiting import wait_for
 from tests.support.worker_process import WorkerProcess
@@ -65,38 +69,6 @@ def queue(settings, rabbit_queue):
 def user(settings):
     user, _ = accounts.register_telegram_user(3001, signup_bonus=3)
     return user
-
-
-class HeldInput:
-    """The job's input file swapped for a FIFO: a worker that reads it blocks until the test
-    lets go, which makes "mid-job" a state the test controls rather than a race."""
-
-    def __init__(self, storage: Store, job):
-        self.path = storage.path(job.input_key)
-        self.data = self.path.read_bytes()
-        self.path.unlink()
-        os.mkfifo(self.path)
-
-    def restore(self) -> None:
-        """Put the real file back (for a worker that reads it later)."""
-        temporary = self.path.parent / ".restored"
-        temporary.write_bytes(self.data)
-        os.replace(temporary, self.path)
-
-    def feed(self, timeout: float = 30.0) -> None:
-        """Hand the photo to the worker blocked on the FIFO."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fd = os.open(self.path, os.O_WRONLY | os.O_NONBLOCK)  # fails until a reader is there
-                break
-            except OSError as exc:
-                if exc.errno != errno.ENXIO or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "wb") as pipe:
-            pipe.write(self.data)
 
 
 class JobInHand(NamedTuple):
@@ -223,3 +195,80 @@ def test_model_missing_makes_the_worker_exit_with_a_clear_message(settings, tmp_
     worker = WorkerProcess(settings, tmp_path / "absent.onnx", tmp_path / "worker.log")
     assert worker.process.wait(60) == 2
     assert "make model" in worker.logs()
+
+
+# --- PostgreSQL down: the worker's database behind a relay the test takes down; the test reads past it ---
+
+# How long a test watches a worker through an outage: long enough for a worker that gives up,
+# retries early or spins to show it.
+OUTAGE_SECONDS = 4.0
+
+
+def assert_made_once_and_charged_once(job_id) -> None:
+    job = jobs.get_job(job_id)
+    assert (job.status, job.attempts) == ("done", 1)  # one attempt: the model ran once
+    assert ledger_of(job_id) == [("charge", -1, "completed")]
+
+
+def assert_outage_logged_once(logs: str) -> None:
+    assert logs.count("unreachable (") == 1, logs
+    assert logs.count("reachable again after") == 1, logs
+    assert "Traceback" not in logs, logs
+
+
+def check_ledger_command(settings, tmp_path) -> subprocess.CompletedProcess:
+    """`python -m core check-ledger`, as an operator runs it."""
+    return subprocess.run([sys.executable, "-m", "core", "check-ledger"], cwd=tmp_path,
+                          env=process_env(tmp_path, database_url=settings.database_url),
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.slow
+def test_a_job_in_hand_when_the_database_goes_away_is_finished_once_when_it_is_back(
+        settings, queue, storage, user, spawn, pg_proxy, tmp_path):
+    in_hand = jobs.create_job(user.id, PHOTO, {}, settings=settings, storage=storage)
+    held = HeldInput(storage, in_hand)
+    jobs.try_publish(queue, in_hand.id)
+    worker = spawn(DATABASE_URL=pg_proxy.url, WORKER_THREADS="2")
+    wait_for(lambda: status_of(in_hand.id) == "processing", what="the worker to take the job", logs=worker.logs)
+
+    pg_proxy.refuse()
+    held.feed()  # the model runs; the job cannot be marked done
+    arriving = jobs.submit_job(user.id, PHOTO, {}, settings=settings, storage=storage, queue=queue)
+    wait_for(lambda: "unreachable (" in worker.logs(), what="the worker to find the database down", logs=worker.logs)
+    time.sleep(OUTAGE_SECONDS)  # a window to watch in, not a synchronisation
+    assert worker.process.poll() is None, worker.logs()
+    assert (status_of(in_hand.id), status_of(arriving.id)) == ("processing", "queued")
+    assert queue.depth(settings.input_queue) == 0  # both messages are in the worker's hand
+    assert queue.depth(settings.dead_letter_queue) == 0
+    assert pg_proxy.refused <= OUTAGE_SECONDS + 3  # about one try a second, however many jobs wait
+
+    pg_proxy.restore()
+    for job in (in_hand, arriving):
+        wait_for(lambda job=job: status_of(job.id) == "done", what="the jobs to be done", logs=worker.logs)
+    assert worker.stop() == 0, worker.logs()
+    for job in (in_hand, arriving):
+        assert_made_once_and_charged_once(job.id)
+    assert queue.depth(settings.input_queue) == 0 and queue.depth(settings.dead_letter_queue) == 0
+    assert check_ledger() == []
+    done = check_ledger_command(settings, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert_outage_logged_once(worker.logs())
+
+
+@pytest.mark.slow
+def test_a_worker_started_during_an_outage_waits_for_the_database_then_works(
+        settings, queue, storage, user, spawn, pg_proxy):
+    pg_proxy.refuse()
+    worker = spawn(DATABASE_URL=pg_proxy.url)
+    wait_for(lambda: "unreachable (" in worker.logs(), what="the worker to find the database down", logs=worker.logs)
+    job = jobs.submit_job(user.id, PHOTO, {}, settings=settings, storage=storage, queue=queue)
+    wait_for(lambda: pg_proxy.refused >= 2, what="the worker to try again", logs=worker.logs)
+    assert worker.process.poll() is None, worker.logs()  # waiting, not exited
+
+    pg_proxy.restore()
+    wait_for(lambda: status_of(job.id) == "done", what="the job to be done", logs=worker.logs)
+    assert worker.stop() == 0, worker.logs()
+    assert_made_once_and_charged_once(job.id)
+    assert check_ledger() == []
+    assert_outage_logged_once(worker.logs())

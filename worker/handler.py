@@ -8,9 +8,10 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import TypeVar
 
 from core import jobs
-from core.db import connection_scope
+from core.db import connection_scope, through_outages
 from core.errors import ImageTooLarge, InvalidImage, JobNotFound, QueueUnavailable
 from core.failures import PROCESSING_FAILED, TRYING_AGAIN
 from core.metrics import WORKER_IN_HAND, WORKER_JOBS, WORKER_QUEUE_WAIT, stage
@@ -32,6 +33,7 @@ RESULT_PUBLISH_TRIES = 3
 IDLE_TRIM_SECONDS = 10.0
 
 Process = Callable[..., object]  # worker.pipeline.process_image or a stand-in of the same shape
+T = TypeVar("T")
 
 
 def default_process() -> Process:
@@ -61,9 +63,19 @@ class JobHandler:
         self._trimmed = True  # nothing freed yet
 
     def __call__(self, message: dict) -> None:
+        self._held(self._handle_in_scope, message)
+
+    def _handle_in_scope(self, message: dict) -> None:
         # One connection scope per message: between messages an idle worker holds no pooled connection.
         with connection_scope():
             self._handle(message)
+
+    def _held(self, step: Callable[..., T], *args, **kwargs) -> T:
+        """A step that needs the database: while it is away, keep the message (and the job) in hand
+        and take the step once it is back, so nothing is dropped, retried early or made twice
+        (the model's work is kept: each step after it waits on its own). If the worker is
+        stopped first, DatabaseUnavailable sends the message back to the queue."""
+        return through_outages(self.stop, step, *args, **kwargs)
 
     def _handle(self, message: dict) -> None:
         job_id = str(message["job_id"])
@@ -137,7 +149,8 @@ class JobHandler:
             return
         output, content_type, mask = result
         model = getattr(self.engine, "model_name", None)
-        if jobs.complete_job(job.id, output_key=output, content_type=content_type, mask_key=mask, model=model):
+        if self._held(jobs.complete_job, job.id, output_key=output, content_type=content_type, mask_key=mask,
+                      model=model):
             log.info("job done in %.2f s", time.monotonic() - began)
             WORKER_JOBS.labels("done").inc()
             self._announce(job, log)
@@ -175,13 +188,13 @@ class JobHandler:
         delay = retry_delay(self.settings, job.attempts)
         log.warning("attempt %d failed (%s); trying again in %.1f s", job.attempts, reason, delay,
                     exc_info=exc)
-        if jobs.requeue_job(job.id, error=TRYING_AGAIN):
+        if self._held(jobs.requeue_job, job.id, error=TRYING_AGAIN):
             WORKER_JOBS.labels("retried").inc()
             # The queue hands the message back after the delay (core.queue): this thread is free meanwhile.
             raise RetryLater(delay, reason)
 
     def _fail(self, job: JobView, reason: str, log: logging.LoggerAdapter) -> None:
-        if jobs.fail_job(job.id, reason):
+        if self._held(jobs.fail_job, job.id, reason):
             log.warning("job failed and was refunded: %s", reason)
             WORKER_JOBS.labels("failed").inc()
             self._announce(job, log)

@@ -9,7 +9,7 @@ import threading
 import time
 
 from core import bootstrap, jobs
-from core.errors import SettingsError
+from core.errors import DatabaseUnavailable, SettingsError
 from core.health import heartbeat_path, start_heartbeat
 from core.metrics import serve as serve_metrics
 from core.queue import JobQueue, MemoryQueue
@@ -65,7 +65,9 @@ def _upkeep(settings: Settings, handler: JobHandler, stop: threading.Event) -> N
             renewed = time.monotonic()
             try:
                 handler.renew_leases()
-            except Exception:  # the database is away: the next round tries again
+            except DatabaseUnavailable:  # logged once per outage by core; the next round renews them
+                pass
+            except Exception:
                 logger.exception("could not renew the leases of the jobs in hand")
         handler.release_memory_if_idle()
 

@@ -6,7 +6,7 @@ import logging
 import threading
 
 from core import jobs, ratelimit, sweeps
-from core.errors import QueueUnavailable
+from core.errors import DatabaseUnavailable, QueueUnavailable
 from core.queue import JobQueue
 from core.settings import Settings
 
@@ -60,6 +60,8 @@ def run_sweeper(settings: Settings, queue: JobQueue, stop: threading.Event) -> N
             count = sweep_once(settings, queue)
             if count:
                 logger.info("sweeper published %d stuck jobs", count)
+        except DatabaseUnavailable:  # logged once per outage by core; the next round looks again
+            pass
         except Exception:
             logger.exception("sweep failed; trying again in %s s", settings.sweep_interval_seconds)
         stop.wait(max(settings.sweep_interval_seconds, 1))
