@@ -24,6 +24,12 @@ T = TypeVar("T")
 db = DatabaseProxy()
 # wait_for_database: the first pause between tries, doubled up to the last.
 WAIT_SECONDS = (0.25, 2.0)
+# A server that falls silent mid-statement (its host gone, a failover moving its address) gives
+# no reset: TCP keepalives find it dead after about 2 + 3 × 1 s of silence, and data it never
+# acknowledges is given up after 8 s (libpq's tcp_user_timeout), rather than the kernel's minutes.
+# A slow statement is not silence: the server's kernel answers the probes.
+KEEPALIVE = {"keepalives": 1, "keepalives_idle": 2, "keepalives_interval": 1, "keepalives_count": 3,
+             "tcp_user_timeout": 8000}
 
 
 class PostgresDatabase(PooledPostgresqlDatabase):
@@ -105,6 +111,7 @@ def make_database(url: str, pool_size: int = 10, *, connect_timeout: int = 3, po
         user=unquote(parsed.username) if parsed.username else None,
         password=unquote(parsed.password) if parsed.password else None,
         connect_timeout=connect_timeout,
+        **KEEPALIVE,
         max_connections=pool_size,
         stale_timeout=300,
         timeout=pool_timeout,

@@ -19,7 +19,7 @@ from peewee import OperationalError, ProgrammingError
 
 from core import accounts, billing
 from core.audit import check_ledger
-from core.db import connect_database, connection_scope, db, wait_for_database
+from core.db import KEEPALIVE, connect_database, connection_scope, db, wait_for_database
 from core.errors import DatabaseUnavailable
 from core.models import User
 from tests.support.proxy import closed_port, with_port
@@ -67,6 +67,14 @@ def test_a_query_after_the_server_went_down_is_database_unavailable_at_once(prox
     pg_proxy.refuse()
     refused_in_time(lambda: accounts.get_user(user_id), 1.0)
     refused_in_time(lambda: accounts.get_user(user_id), 1.0)  # and a new connection too
+
+
+def test_connections_probe_a_silent_server_instead_of_waiting_on_the_kernel(proxied):
+    """A host that vanishes mid-statement sends no reset; only keepalives find it (the silence
+    itself cannot be made here without a firewall). The connection libpq opened carries them."""
+    with connection_scope():
+        opened = db.connection().get_dsn_parameters()
+    assert {key: opened.get(key) for key in KEEPALIVE} == {key: str(value) for key, value in KEEPALIVE.items()}
 
 
 def test_nothing_listening_on_the_port_is_database_unavailable_at_once(pg_settings):
