@@ -10,7 +10,7 @@ import pytest
 
 from core import billing, jobs
 from core.audit import check_ledger
-from core.errors import InvalidImage
+from core.errors import DatabaseUnavailable, InvalidImage
 from core.queue import Reject
 from core.render import ProcessedImage
 from core.settings import Settings
@@ -255,3 +255,28 @@ def test_running_workers_hand_memory_back_when_idle(workers, submit, monkeypatch
     workers(process=FakePipeline())
     job = submit()
     wait_for(lambda: status_of(job.id) == "done" and trims == ["trim"])
+
+
+@pytest.mark.parametrize(("process", "finish", "status"), [
+    (FakePipeline(), "complete_job", "done"),
+    (FakePipeline(always=InvalidImage("Not a photo.")), "fail_job", "failed"),
+])
+def test_a_finish_whose_commit_answer_was_lost_is_still_announced(workers, submit, memory_queue, monkeypatch,
+                                                                  process, finish, status):
+    """The commit reached the server, its answer did not (a failover at that moment): the step is
+    taken again, finds the job finished by this very worker, and the chat is told all the same."""
+    real, lost = getattr(jobs, finish), []
+
+    def commit_then_lose_the_answer(*args, **kwargs):
+        done = real(*args, **kwargs)
+        if not lost:
+            lost.append(done)
+            raise DatabaseUnavailable()
+        return done
+
+    monkeypatch.setattr(jobs, finish, commit_then_lose_the_answer)
+    workers(process=process)
+    job = submit(chat_id=78)
+    wait_for(lambda: memory_queue.depth("result_queue") == 2, what="the processing and the result events")
+    assert lost == [True] and status_of(job.id) == status
+    assert len(ledger_of(job.id)) == (1 if status == "done" else 2) and check_ledger() == []

@@ -12,6 +12,7 @@ from typing import TypeVar
 
 from core import jobs
 from core.db import connection_scope, through_outages
+from core.enums import JobStatus
 from core.errors import ImageTooLarge, InvalidImage, JobNotFound, QueueUnavailable
 from core.failures import PROCESSING_FAILED, TRYING_AGAIN
 from core.metrics import WORKER_IN_HAND, WORKER_JOBS, WORKER_QUEUE_WAIT, stage
@@ -150,7 +151,7 @@ class JobHandler:
         output, content_type, mask = result
         model = getattr(self.engine, "model_name", None)
         if self._held(jobs.complete_job, job.id, output_key=output, content_type=content_type, mask_key=mask,
-                      model=model):
+                      model=model) or self._finished_here(job, JobStatus.DONE, output_key=output):
             log.info("job done in %.2f s", time.monotonic() - began)
             WORKER_JOBS.labels("done").inc()
             self._announce(job, log)
@@ -193,8 +194,16 @@ class JobHandler:
             # The queue hands the message back after the delay (core.queue): this thread is free meanwhile.
             raise RetryLater(delay, reason)
 
+    def _finished_here(self, job: JobView, status: str, **fields) -> bool:
+        """Whether this worker's own finish committed although its answer was lost (the database
+        went away at that moment, and the step taken again found the job finished): the job
+        shows this worker's status and fields. Then it is announced all the same."""
+        now = self._held(jobs.get_job, job.id)
+        return (now.status == status and now.worker == self.name
+                and all(getattr(now, name) == value for name, value in fields.items()))
+
     def _fail(self, job: JobView, reason: str, log: logging.LoggerAdapter) -> None:
-        if self._held(jobs.fail_job, job.id, reason):
+        if self._held(jobs.fail_job, job.id, reason) or self._finished_here(job, JobStatus.FAILED, error=reason):
             log.warning("job failed and was refunded: %s", reason)
             WORKER_JOBS.labels("failed").inc()
             self._announce(job, log)
