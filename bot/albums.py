@@ -28,7 +28,7 @@ from bot.texts import text
 from core import albums, billing, jobs
 from core.albums import AlbumProgress
 from core.enums import JobSource
-from core.errors import CutoutError, DuplicateSubmission, InsufficientCredits
+from core.errors import CutoutError, DatabaseUnavailable, DuplicateSubmission, InsufficientCredits
 from core.views import JobView, UserView
 
 logger = logging.getLogger(__name__)
@@ -112,6 +112,8 @@ async def submit_album(update: Update, context: ContextTypes.DEFAULT_TYPE,
     taken = await _take(context, user, album_id, photos, language)
     try:
         await status.edit_text(progress_text(language, await off_loop(albums.progress, album_id)))
+    except DatabaseUnavailable:  # the count waits for the database; the photos taken do not
+        logger.warning("album %s: progress not shown (the database is away)", album_id)
     finally:  # the jobs are paid for: publish them whatever the chat did
         for job in taken.jobs:
             await off_loop(jobs.try_publish, svc.queue, job.id)
@@ -149,6 +151,8 @@ async def _take(context: ContextTypes.DEFAULT_TYPE, user: UserView, album_id: in
             taken.refused.append((number, text(language, "download_failed")))
         except CutoutError as exc:
             taken.refused.append((number, error_text(language, exc, svc.settings, user.balance.total)))
+        except DatabaseUnavailable:  # this photo is not taken; those before it are, and go ahead
+            taken.refused.append((number, text(language, "unavailable")))
     return taken
 
 

@@ -26,6 +26,7 @@ from core.bootstrap import Runtime
 from core.enums import JobSource
 from core.errors import (
     CutoutError,
+    DatabaseUnavailable,
     DuplicateSubmission,
     ImageTooLarge,
     InsufficientCredits,
@@ -118,7 +119,8 @@ async def submit_photo(update: Update, context: ContextTypes.DEFAULT_TYPE, incom
         return
     try:
         # Edited before the publish, so a worker's "processing" is never overwritten by "queued".
-        queued = text(language, "status_queued", position=position)
+        queued = text(language, "status_queued", position=position) if position else text(
+            language, "status_queued_later")
         if job.first_frame_only:
             queued += "\n" + text(language, "first_frame_only")
         await status.edit_text(queued)
@@ -165,12 +167,19 @@ async def fetch(context: ContextTypes.DEFAULT_TYPE, file_id: str, limit: int) ->
 
 def create(svc: Runtime, user: UserView, data: bytes, message: Message, status: Message,
            name: str) -> tuple[JobView, int]:
-    """Create the job (charged, not yet published), remember its status message, and find its place in line."""
+    """Create the job (charged, not yet published), remember its status message, and find its
+    place in line (0: unknown). Once the job and its charge are committed the photo goes ahead
+    whatever follows: a database gone away now costs the status line its updates, never a
+    "send it again" that would charge twice."""
     job = jobs.create_job(user.id, data, user.options, settings=svc.settings,
                           storage=svc.storage, source=JobSource.TELEGRAM, chat_id=message.chat_id,
                           message_id=message.message_id, input_name=name)
-    deliveries.set_status_message(job.id, status.message_id)
-    return job, jobs.queue_position(job.id)
+    try:
+        deliveries.set_status_message(job.id, status.message_id)
+        return job, jobs.queue_position(job.id)
+    except DatabaseUnavailable:
+        logger.warning("job %s is made and paid for; its status line is not kept (the database is away)", job.id)
+        return job, 0
 
 
 def error_text(language: str, exc: CutoutError, settings: Settings, total: int) -> str:

@@ -14,6 +14,7 @@ from core.accounts import require_active
 from core.db import db
 from core.enums import ACTIVE, EntryKind, EntryStatus, JobSource, JobStatus
 from core.errors import (
+    DatabaseUnavailable,
     DuplicateSubmission,
     InvalidJobState,
     JobNotFound,
@@ -113,9 +114,16 @@ def try_publish(queue, job_id: str) -> bool:
     except QueueUnavailable as exc:
         logger.error("job %s is saved but not yet queued (%s); the sweeper will publish it", job_id, exc)
         return False
+    try:
+        _mark_published(job_id)
+    except DatabaseUnavailable:  # published all the same; the sweeper may publish it again, harmlessly
+        logger.warning("job %s is queued; its publish is not recorded (the database is away)", job_id)
+    return True
+
+
+def _mark_published(job_id) -> None:
     # The broker confirmed it: from now on the sweeper leaves the job to the queue, however long the backlog.
     Job.update(published_at=utcnow()).where(Job.id == _job(job_id).id).execute()
-    return True
 
 
 def submit_job(user_id: int, data: bytes, options, *, settings: Settings, storage: Store, queue,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 
+from bot.texts import text
 from core import accounts, billing, jobs
 from core.audit import check_ledger
 from core.enums import EntryKind
+from core.errors import DatabaseUnavailable
 from core.models import Job, Transaction
 from tests.support.bot_harness import wait_until
 from tests.support.bot_updates import Person
@@ -132,3 +134,26 @@ def test_after_an_album_a_single_photo_is_still_taken(sqlite_settings):
         bot.send(ann.photo(bot.api.add_file(encode(subject_image(), "JPEG"))))  # a 4th request: refused
         assert bot.api.sent_texts()[-1].startswith("You already have 3 photos in progress")
         assert Job.select().count() == 8
+
+
+def test_photos_taken_before_the_database_went_away_go_ahead_and_the_rest_are_named(sqlite_settings, monkeypatch):
+    """The second photo's job cannot be made: the first, paid for, is published all the same, the
+    second is named with the outage's words, and nobody is told to send the whole album again."""
+    real, made = jobs.create_job, []
+
+    def away_after_one(*args, **kwargs):
+        if made:
+            raise DatabaseUnavailable()
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(jobs, "create_job", away_after_one)
+    with bot_with_workers(sqlite_settings, None) as bot:
+        ann = Person(9107)
+        bot.send(ann.text("/start"))
+        send_album(bot, ann, 2)
+        named = wait_until(lambda: [c.text for c in bot.api.calls_to("sendMessage") if c.text.startswith("Photo 2:")])
+        assert named == [f"Photo 2: {text('en', 'unavailable')}"]
+        assert text("en", "unavailable") not in bot.api.sent_texts()  # only for the photo it concerns
+        assert bot.queue.depth(bot.settings.input_queue) == 1 and made[0].status == "queued"
+        assert billing.balance(accounts.get_user_by_telegram_id(ann.id).id).total == 2

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bot.texts import text
-from core import accounts, billing, jobs
+from core import accounts, billing, deliveries, jobs
+from core.errors import DatabaseUnavailable
 from core.models import Job
 from tests.support.bot_harness import running_bot
 from tests.support.bot_updates import Person
@@ -66,6 +67,26 @@ def test_the_job_is_published_only_after_its_status_says_queued(bot, ann):
     bot.queue.publish = publish
     bot.send(ann.photo(file_id))
     assert seen == [["In line: #1. I'll update this message."]]
+
+
+@pytest.mark.parametrize("step", ["set_status_message", "queue_position", "published"])
+def test_a_paid_photo_goes_ahead_when_the_database_goes_away_right_after_the_charge(bot, ann, monkeypatch, step):
+    """The job and its charge are committed: nobody is told to send it again (a second charge), the
+    job is published, and the status says it is in line."""
+    def away(*args, **kwargs):
+        raise DatabaseUnavailable()
+
+    if step == "published":
+        monkeypatch.setattr(jobs, "_mark_published", away)
+    else:
+        monkeypatch.setattr(deliveries if step == "set_status_message" else jobs, step, away)
+    bot.send(ann.photo(bot.api.add_file(png())))
+    [job] = jobs.list_jobs(user_of(ann).id).items
+    assert job.status == "queued" and user_of(ann).balance.total == 2
+    assert bot.queue.depth(bot.settings.input_queue) == 1
+    replies = bot.api.sent_texts()
+    assert text("en", "unavailable") not in replies and text("en", "try_again") not in replies
+    assert replies[-1] in ("In line: #1. I'll update this message.", text("en", "status_queued_later"))
 
 
 def test_an_image_sent_as_a_document_becomes_a_job_named_after_the_file(bot, ann):
