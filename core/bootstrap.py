@@ -8,10 +8,13 @@ import sys
 import threading
 from dataclasses import dataclass
 
+from peewee import InterfaceError, OperationalError
+
 from core import migrations
 from core.db import connect_database, wait_for_database
 from core.errors import SettingsError
 from core.logs import configure_logging
+from core.outages import reason
 from core.queue import JobQueue, open_queue
 from core.settings import Settings, load_settings
 from core.storage import Store, open_storage
@@ -45,11 +48,17 @@ def start(settings: Settings | None = None, *, schema: str = CHECK) -> Settings:
     """Load settings (unless given), configure logging, bind the database and apply or check its
     migrations (`schema`: APPLY, CHECK or SKIP); a pending migration under CHECK is one clear line
     on stderr and exit status 2. A database that cannot be reached is waited for (logged once by
-    core.outages), so a process started during an outage runs once it is over instead of exiting."""
+    core.outages), so a process started during an outage runs once it is over instead of exiting;
+    one that refuses the configuration (no such database or role, a wrong password) is one clear
+    line and exit status 2."""
     settings = settings or load_or_exit()
     configure_logging(settings)
     connect_database(settings)
-    wait_for_database(threading.Event())
+    try:
+        wait_for_database(threading.Event())
+    except (OperationalError, InterfaceError) as exc:
+        print(f"the database refuses this configuration: {reason(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None
     if schema == APPLY:
         if applied := migrations.migrate():
             logger.info("applied migrations: %s", ", ".join(applied))

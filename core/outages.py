@@ -21,6 +21,9 @@ logger = logging.getLogger(__name__)
 # admin_shutdown, crash_shutdown, cannot_connect_now (starting up, shutting down, a standby being
 # promoted), too_many_connections. Every other code is the statement's own business.
 LOST_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+# What the server says, through libpq (no SQLSTATE), when it is up but refuses this configuration:
+# a wrong database, role or password is no outage to wait out, but an error to say at once.
+REFUSED_CONFIGURATION = ("does not exist", "authentication failed", "no pg_hba.conf entry", "no password supplied")
 # While an outage lasts, one try to connect a second at most; every other caller is refused at once.
 PROBE_SECONDS = 1.0
 
@@ -32,7 +35,9 @@ def connection_lost(exc: BaseException) -> bool:
     original = getattr(exc, "orig", exc)
     if not isinstance(original, psycopg2.OperationalError | psycopg2.InterfaceError):
         return False
-    return original.pgcode is None or original.pgcode.startswith(LOST_SQLSTATES)
+    if original.pgcode is None:
+        return not any(words in str(original) for words in REFUSED_CONFIGURATION)
+    return original.pgcode.startswith(LOST_SQLSTATES)
 
 
 def reason(exc: BaseException) -> str:

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from dataclasses import replace
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
@@ -75,6 +76,24 @@ def test_connections_probe_a_silent_server_instead_of_waiting_on_the_kernel(prox
     with connection_scope():
         opened = db.connection().get_dsn_parameters()
     assert {key: opened.get(key) for key in KEEPALIVE} == {key: str(value) for key, value in KEEPALIVE.items()}
+
+
+@pytest.mark.parametrize("wrong", ["database", "role"])
+def test_a_wrong_database_or_role_is_said_at_once_not_waited_for_as_an_outage(pg_settings, wrong):
+    parts = urlsplit(pg_settings.database_url)
+    url = urlunsplit(parts._replace(path="/no_such_database") if wrong == "database"
+                     else parts._replace(netloc=f"no_such_role@{parts.hostname}:{parts.port}"))
+    database = bind(pg_settings, url)
+    try:
+        with pytest.raises(OperationalError, match="does not exist"):
+            accounts.get_user(1)
+        stop = threading.Event()
+        threading.Timer(3, stop.set).start()  # waited for as an outage, it would end here, unraised
+        with pytest.raises(OperationalError, match="does not exist"):
+            wait_for_database(stop)
+        assert not stop.is_set()
+    finally:
+        database.close_all()
 
 
 def test_nothing_listening_on_the_port_is_database_unavailable_at_once(pg_settings):

@@ -12,7 +12,7 @@ import pytest
 
 from core import migrations
 from core.bootstrap import APPLY, start
-from tests.conftest import make_settings
+from tests.conftest import make_settings, require_service
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def run(command: list[str], tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
     """A process on a fresh (never migrated) SQLite file, no .env, settings from the environment only."""
     environ = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "AMQP_URL")}
-    environ.update(DATABASE_URL=f"sqlite:///{tmp_path}/fresh.db", STORAGE_DIR=str(tmp_path / "storage"),
-                   MODEL_DIR=str(tmp_path / "models"), APP_ENV="test", JWT_SECRET="j" * 40, **extra)
+    environ.update({"DATABASE_URL": f"sqlite:///{tmp_path}/fresh.db", "STORAGE_DIR": str(tmp_path / "storage"),
+                    "MODEL_DIR": str(tmp_path / "models"), "APP_ENV": "test", "JWT_SECRET": "j" * 40, **extra})
     return subprocess.run(command, cwd=tmp_path, env=environ, capture_output=True, text=True, timeout=120)
 
 
@@ -48,3 +48,11 @@ def test_core_migrate_applies_them_and_then_the_others_start(tmp_path):
 def test_start_applies_pending_migrations_when_asked(tmp_path):
     start(make_settings(tmp_path), schema=APPLY)
     assert migrations.pending() == []
+
+
+@pytest.mark.parametrize("command", [["-m", "worker"], ["-m", "core", "check-ledger"]], ids=["worker", "check-ledger"])
+def test_a_database_that_refuses_the_configuration_is_one_line_and_status_2_not_a_wait(tmp_path, command):
+    url = require_service("TEST_DATABASE_URL", "PostgreSQL").rsplit("/", 1)[0] + "/no_such_database"
+    done = run([sys.executable, *command], tmp_path, PYTHONPATH=str(ROOT), DATABASE_URL=url)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert 'the database refuses this configuration' in done.stderr and "no_such_database" in done.stderr
