@@ -31,17 +31,29 @@ def _profile(icc: bytes) -> ImageCms.ImageCmsProfile:
     return ImageCms.ImageCmsProfile(io.BytesIO(icc))
 
 
+@lru_cache(maxsize=32)
+def _usable(icc: bytes, space: str) -> str:
+    """"" if LittleCMS reads `icc` as a profile of `space` and builds a transform with it (a
+    damaged tag table passes the header's check but not this); else why not."""
+    try:
+        profile = _profile(icc)
+        found = profile.profile.xcolor_space.strip()
+        if found != space:
+            return f"describes {found}, not {space}"
+        mode = {"RGB": "RGB", "GRAY": "L", "CMYK": "CMYK"}[space]
+        ImageCms.buildTransform(profile, srgb(), mode, "RGB")
+    except (OSError, ImageCms.PyCMSError, ValueError, TypeError, KeyError) as exc:
+        return f"unreadable: {exc}"
+    return ""
+
+
 def readable(icc: bytes | None, space: str = "RGB") -> bytes | None:
-    """`icc` if LittleCMS reads it as a profile of `space`, else None (logged)."""
+    """`icc` if it is a usable profile of `space`, else None (logged: the photo counts as sRGB)."""
     if not icc:
         return None
-    try:
-        found = _profile(icc).profile.xcolor_space.strip()
-    except (OSError, ImageCms.PyCMSError, ValueError, TypeError) as exc:
-        logger.warning("colour profile unreadable (%s); the photo counts as sRGB", exc)
-        return None
-    if found != space:
-        logger.warning("colour profile describes %s, not %s; the photo counts as sRGB", found, space)
+    problem = _usable(icc, space)
+    if problem:
+        logger.warning("colour profile %s; the photo counts as sRGB", problem)
         return None
     return icc
 

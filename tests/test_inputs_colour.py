@@ -114,11 +114,13 @@ def test_a_picked_colour_looks_the_same_behind_a_wide_gamut_photo(engine):
     assert corner.getpixel((0, 0)) != (0x33, 0x66, 0xCC)  # the numbers are Adobe RGB's
 
 
-def test_a_broken_profile_counts_as_srgb_with_a_log_line_never_a_failure(engine, caplog):
-    data = encode(photo(), "JPEG", icc_profile=b"not a colour profile at all" * 10)
+@pytest.mark.parametrize("broken", [b"not a colour profile at all" * 10, ADOBE[:-24]],
+                         ids=["garbage", "truncated"])
+def test_a_broken_profile_counts_as_srgb_with_a_log_line_never_a_failure(engine, caplog, broken):
+    data = encode(photo(), "JPEG", icc_profile=broken)
     with caplog.at_level(logging.WARNING, logger="core.colour"):
         png, sticker = run(data, engine), run(data, engine, mode="sticker")
-    assert profile_of(png.data) is None and decode(sticker.data).format == "WEBP"
+    assert profile_of(png.data) is None and decode(sticker.data).format == "WEBP"  # never carried half-read
     assert "colour profile unreadable" in caplog.text
 
 
