@@ -55,7 +55,7 @@ def retry_seconds(exc: RetryAfter) -> float:
 async def send_result(bot: Bot, job: JobView, result: results.ResultFile, language: str, tip: str = "") -> None:
     """The result to the chat: a sticker, or a document (so a PNG keeps its transparency), with
     the buttons that make it again otherwise (bot/rerender.py) when its mask is kept; a `tip`
-    goes in the document's caption (a sticker has none: the status line says it)."""
+    goes in the document's caption."""
     reply = ReplyParameters(job.message_id, allow_sending_without_reply=True) if job.message_id else None
     keyboard = result_keyboard(where_of(job.id), job.options, language) if job.mask_key else None
     if job.options.mode == "sticker":
@@ -165,12 +165,10 @@ class ResultListener:
             self._courtesy(job, text(language, "status_processing"))
         elif job.status == JobStatus.DONE:
             storage = self.services.storage
-            tip = (text(language, "send_as_file_tip")
-                   if job.delivered_at is None and deliveries.tip_send_as_file(job) else "")
+            tip = text(language, "send_as_file_tip") if deliveries.send_as_file_tip_due(job) else ""
             self._deliver(job, lambda: send_result(self.bot, job, results.result_file(job.id, storage), language,
-                                                   tip))
-            done = text(language, "status_done")
-            self._courtesy(job, f"{done}\n\n{tip}" if tip and job.options.mode == "sticker" else done)
+                                                   tip), tip_given=bool(tip))
+            self._courtesy(job, text(language, "status_done"))
         else:
             generic = job.error in (None, PROCESSING_FAILED)  # said in the person's language instead
             reason = (text(language, "failed_reason") if generic else job.error)[:REASON_LENGTH]
@@ -178,8 +176,8 @@ class ResultListener:
         if job.album_id is not None and job.status != JobStatus.PROCESSING:
             self._album_courtesy(job.album_id, language)
 
-    def _deliver(self, job: JobView, send: Callable[[], Awaitable[None]]) -> None:
-        """Send once and record it; a chat that will never take it is recorded too."""
+    def _deliver(self, job: JobView, send: Callable[[], Awaitable[None]], *, tip_given: bool = False) -> None:
+        """Send once and record it (and a tip it carried); a chat that will never take it is recorded too."""
         if job.delivered_at is not None:
             logger.info("job %s was already delivered", job.id)
             return
@@ -190,7 +188,7 @@ class ResultListener:
             logger.warning("job %s cannot be delivered to chat %s: %s", job.id, job.chat_id, exc)
             deliveries.record_delivery(job.id, error=f"{type(exc).__name__}: {exc}"[:500])
             return
-        deliveries.record_delivery(job.id)
+        deliveries.record_delivery(job.id, tip_given=tip_given)
         if job.finished_at is not None:
             now = datetime.now(UTC).replace(tzinfo=None)  # the database's naive UTC
             BOT_DELIVERY.observe(max(0.0, (now - job.finished_at).total_seconds()))

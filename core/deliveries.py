@@ -21,23 +21,28 @@ def set_status_message(job_id, message_id: int) -> None:
     Job.update(status_message_id=message_id).where(Job.id == uuid.UUID(str(job_id))).execute()
 
 
-def record_delivery(job_id, error: str | None = None) -> bool:
-    """Note that the result reached the chat (or why it could not); False if already recorded."""
+def record_delivery(job_id, error: str | None = None, *, tip_given: bool = False) -> bool:
+    """Note that the result reached the chat (or why it could not), and, with `tip_given`, that
+    its person has now been told to send photos as files; False if already recorded."""
     with db.atomic():
-        return bool(Job.update(delivered_at=utcnow(), delivery_error=error)
-                    .where(Job.id == uuid.UUID(str(job_id)), Job.delivered_at.is_null()).execute())
+        recorded = bool(Job.update(delivered_at=utcnow(), delivery_error=error)
+                        .where(Job.id == uuid.UUID(str(job_id)), Job.delivered_at.is_null()).execute())
+        if recorded and tip_given:
+            User.update(told_send_as_file=True).where(
+                User.id == Job.select(Job.user).where(Job.id == uuid.UUID(str(job_id)))).execute()
+        return recorded
 
 
-def tip_send_as_file(job: JobView) -> bool:
+def send_as_file_tip_due(job: JobView) -> bool:
     """Whether this job's result should say that a photo sent as a file keeps its full resolution:
-    once per person (remembered), for a Telegram photo that Telegram most likely made smaller."""
-    if job.source != JobSource.TELEGRAM or job.input_name != TELEGRAM_PHOTO_NAME:
+    a Telegram photo that Telegram most likely made smaller, as a file (a sticker is 512 px
+    whatever was sent), for a person not told yet. Told once the result is delivered with it
+    (record_delivery(..., tip_given=True))."""
+    if job.source != JobSource.TELEGRAM or job.input_name != TELEGRAM_PHOTO_NAME or job.options.mode == "sticker":
         return False
     if max(job.width or 0, job.height or 0) not in TELEGRAM_PHOTO_SIDES:
         return False
-    told = (User.update(told_send_as_file=True)
-            .where(User.id == job.user_id, User.told_send_as_file == False).execute())  # noqa: E712
-    return bool(told)
+    return not User.get_by_id(job.user_id).told_send_as_file
 
 
 def _undelivered(user_id: int):

@@ -74,6 +74,22 @@ def test_a_photo_telegram_made_smaller_gets_the_tip_once(bot):
     assert second.params["caption"] == text("en", "result_caption")  # said once, remembered
 
 
+def test_the_tip_survives_a_send_that_failed_and_is_not_spent_on_a_sticker(bot):
+    eve = Person(7105)
+    bot.send(eve.text("/start"))
+    compressed = encode(subject_image((1280, 853)), "JPEG")
+    user = accounts.get_user_by_telegram_id(eve.id)
+    accounts.set_options(user.id, {"mode": "sticker"})
+    bot.send(eve.photo(bot.api.add_file(compressed)))
+    bot.api.wait_for("sendSticker", 1, timeout=30)
+    accounts.set_options(user.id, {"mode": "png"})
+    bot.api.fail_next("sendDocument", 500, "Internal Server Error")  # the first try of the next result
+    bot.send(eve.photo(bot.api.add_file(compressed)))
+    document, _ = delivered(bot, eve, 2)  # the failed try, then the one that went through
+    tip = text("en", "send_as_file_tip")
+    assert document.params["caption"] == f"{text('en', 'result_caption')}\n\n{tip}"
+
+
 def test_a_small_photo_needs_no_tip(bot):
     dan = Person(7104)
     bot.send(dan.text("/start"))
