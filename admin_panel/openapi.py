@@ -7,7 +7,7 @@ from flask import Blueprint, jsonify
 from admin_panel.api import MAX_PAGE, MAX_WAIT_SECONDS
 from admin_panel.api_admin import JOB_STATUSES
 from core.enums import AdminActionKind
-from core.images import FORMAT_NAMES
+from core.images import ACCEPTED_FORMATS, FORMAT_NAMES
 from core.options import FORMATS, MODES
 from core.removebg import SIZES, TYPES
 
@@ -88,8 +88,7 @@ SCHEMAS = {
                               "one job; null in lists and once the job has left the line"),
         "source": {"type": "string"}, "options": _ref("JobOptions"), "attempts": {"type": "integer"},
         "error": _nullable("string"), "input_name": _nullable("string"),
-        "input_format": _nullable("string", description="The photo's format: JPEG, PNG, WEBP, HEIF, AVIF, BMP, "
-                                  "TIFF, GIF or MPO"),
+        "input_format": _nullable("string", description=f"The photo's format: {', '.join(sorted(ACCEPTED_FORMATS))}"),
         "first_frame_only": {"type": "boolean", "description": "An animation: only its first frame was cut out"},
         "width": _nullable("integer"),
         "height": _nullable("integer"), "content_type": _nullable("string"), "result_url": _nullable("string"),

@@ -43,7 +43,7 @@ def job_json(job: JobView, position: int | None = None) -> dict:
         "id": job.id,
         "user_id": job.user_id,
         "status": job.status,
-        "position": position if job.status == JobStatus.QUEUED and position else None,
+        "position": position or None,
         "price": job.price,
         "source": job.source,
         "options": asdict(job.options),

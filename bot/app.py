@@ -132,10 +132,20 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def tell(update: object, key: str) -> None:
-    """Answer the update's message with the text `key`, in its sender's language, if it has one."""
-    if not isinstance(update, Update) or not update.effective_message:
+    """Say the text `key`, in the sender's language: as the answer to a pressed button (which stops
+    its spinner), or, if there is none or it was answered already, in reply to the update's message."""
+    if not isinstance(update, Update):
+        return
+    message = text(language_of(update), key)
+    if update.callback_query:
+        try:
+            await update.callback_query.answer(message)
+            return
+        except TelegramError:  # answered already by its handler: say it in the chat instead
+            pass
+    if not update.effective_message:
         return
     try:
-        await update.effective_message.reply_text(text(language_of(update), key))
+        await update.effective_message.reply_text(message)
     except TelegramError:
         logger.info("could not tell chat %s about the error", update.effective_chat.id)

@@ -78,6 +78,16 @@ async def not_an_image(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     await update.effective_message.reply_text(text(language, "not_an_image", formats=formats(language)))
 
 
+async def animation(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An animation: a GIF that Telegram kept as a GIF is an image file (its first frame is cut
+    out); one it made a video of is not."""
+    document = update.effective_message.document
+    if document is not None and (document.mime_type or "").startswith("image/"):
+        await image_document(update, context)
+    else:
+        await unsupported(update, context)
+
+
 async def unsupported(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Videos, voice, stickers and the like."""
     await update.effective_message.reply_text(text(language_of(update), "unsupported"))
@@ -204,7 +214,7 @@ def error_text(language: str, exc: CutoutError, settings: Settings, total: int) 
 def register(application: Application) -> None:
     """Wire photos, image files, other files and other media (new private messages only)."""
     application.add_handler(MessageHandler(PRIVATE & filters.PHOTO, photo))
-    application.add_handler(MessageHandler(PRIVATE & filters.ANIMATION, unsupported))  # GIFs arrive as both
+    application.add_handler(MessageHandler(PRIVATE & filters.ANIMATION, animation))  # GIFs arrive as both
     # HEIC and AVIF files often come typed application/octet-stream: their extension names them.
     images = filters.Document.IMAGE
     for extension in ("heic", "heif", "avif"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,14 +23,17 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # Models bind to this proxy; `connect_database` points it at the real database.
 db = DatabaseProxy()
+# A pool used up is logged at most this often (each request it refuses answers 503).
+POOL_WARNING_SECONDS = 60.0
 # wait_for_database: the first pause between tries, doubled up to the last.
 WAIT_SECONDS = (0.25, 2.0)
 # A server that falls silent mid-statement (its host gone, a failover moving its address) gives
-# no reset: TCP keepalives find it dead after about 2 + 3 × 1 s of silence, and data it never
-# acknowledges is given up after 8 s (libpq's tcp_user_timeout), rather than the kernel's minutes.
+# no reset: TCP keepalives probe it after 2 s of silence, and Linux drops the connection once
+# probes or data stay unacknowledged for libpq's tcp_user_timeout (5 s; with it set, the kernel
+# goes by that rather than keepalives_count), rather than the kernel's minutes.
 # A slow statement is not silence: the server's kernel answers the probes.
 KEEPALIVE = {"keepalives": 1, "keepalives_idle": 2, "keepalives_interval": 1, "keepalives_count": 3,
-             "tcp_user_timeout": 8000}
+             "tcp_user_timeout": 5000}
 
 
 class PostgresDatabase(PooledPostgresqlDatabase):
@@ -41,11 +45,18 @@ class PostgresDatabase(PooledPostgresqlDatabase):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.outage = Outage(f"{kwargs.get('host')}:{kwargs.get('port')}/{args[0] if args else ''}")
+        self._pool_said = -POOL_WARNING_SECONDS  # when the used-up pool was last logged
 
     def connect(self, reuse_if_open: bool = False) -> bool:
         try:
             opened = super().connect(reuse_if_open)
         except MaxConnectionsExceeded as exc:
+            now = time.monotonic()
+            if now - self._pool_said >= POOL_WARNING_SECONDS:
+                self._pool_said = now
+                logger.warning("every one of the %d pooled database connections stayed busy for %s s; requests "
+                               "answer 'unavailable' (raise DB_POOL_SIZE, or look for slow statements)",
+                               self._max_connections, self._wait_timeout)
             raise DatabaseUnavailable("Every database connection is busy; try again in a few seconds.") from exc
         except (OperationalError, InterfaceError) as exc:
             if not connection_lost(exc):
@@ -56,7 +67,7 @@ class PostgresDatabase(PooledPostgresqlDatabase):
         return opened
 
     def _connect(self):
-        # Inside the pool's lock: callers queued behind a try that failed are refused at once.
+        # Under peewee's connection lock: callers queued behind a try that failed are refused at once.
         self.outage.refuse_while_down()
         return super()._connect()
 
@@ -83,7 +94,7 @@ class PostgresDatabase(PooledPostgresqlDatabase):
         except (OperationalError, InterfaceError) as exc:
             if not connection_lost(exc):
                 raise
-            if not self.in_transaction():  # inside one, the rollback that follows lets it go
+            if not self.in_transaction():  # inside one, the pool drops it when it comes back (_can_reuse)
                 self.manual_close()
             raise DatabaseUnavailable() from exc
 

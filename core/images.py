@@ -27,7 +27,6 @@ ACCEPTED_TYPES = ("image/jpeg", "image/png", "image/webp", "image/heic", "image/
                   "image/heif-sequence", "image/avif", "image/bmp", "image/x-ms-bmp", "image/tiff", "image/gif")
 # Formats whose extra frames are an animation's (a HEIC's are other pictures; an MPO's, a stereo pair).
 ANIMATED_FORMATS = {"GIF", "WEBP", "PNG", "AVIF"}
-FIRST_FRAME_NOTE = "It was an animation: only its first frame was cut out."
 
 
 @dataclass(frozen=True)

@@ -52,6 +52,7 @@ class Photo:
 
 
 def open_photo(data: bytes, *, max_bytes: int, max_pixels: int) -> Photo:
+    """An upload decoded (decode_image's checks and errors) as the model and the renders take it."""
     image, icc = colour.tagged(decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels))
     return Photo(*split_alpha(image), icc)
 

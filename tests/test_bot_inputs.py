@@ -61,6 +61,23 @@ def test_an_animation_sent_as_a_file_says_that_its_first_frame_is_cut_out(bot):
     assert job.first_frame_only
 
 
+@pytest.mark.parametrize(("mime", "taken"), [("image/gif", True), ("video/mp4", False)])
+def test_a_gif_telegram_kept_is_cut_out_and_one_it_made_a_video_is_not(bot, mime, taken):
+    fay = Person(7106 if taken else 7107)
+    bot.send(fay.text("/start"))
+    frames = [subject_image((90, 60)), Image.new("RGB", (90, 60), (20, 30, 40))]
+    file_id = bot.api.add_file(encode(frames[0], "GIF", save_all=True, append_images=frames[1:]), name="wave.gif")
+    media = {"file_id": file_id, "file_unique_id": "g", "file_name": "wave.gif", "mime_type": mime}
+    bot.send(fay._update(message=fay._message(animation={**media, "width": 90, "height": 60, "duration": 1},
+                                              document=media)))
+    if taken:
+        _, job = delivered(bot, fay, 1)
+        assert job.first_frame_only and job.input_format == "GIF"
+    else:
+        wait_until(lambda: text("en", "unsupported") in bot.api.sent_texts())
+        assert not jobs.list_jobs(accounts.get_user_by_telegram_id(fay.id).id).items
+
+
 def test_a_photo_telegram_made_smaller_gets_the_tip_once(bot):
     cleo = Person(7103)
     bot.send(cleo.text("/start"))

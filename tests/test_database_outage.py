@@ -126,7 +126,7 @@ def test_a_server_that_never_answers_holds_its_callers_one_connect_timeout_not_o
     assert max(took) < 3.5  # a connect timeout of 2 s once; four in a row would take 8 s
 
 
-def test_a_pool_used_up_beyond_its_timeout_is_database_unavailable(pg_settings, pg_url):
+def test_a_pool_used_up_beyond_its_timeout_is_database_unavailable(pg_settings, pg_url, caplog):
     database = bind(pg_settings, pg_url, db_pool_size=1, db_pool_timeout_seconds=1)
     held, release = threading.Event(), threading.Event()
 
@@ -140,8 +140,12 @@ def test_a_pool_used_up_beyond_its_timeout_is_database_unavailable(pg_settings, 
     holder.start()
     try:
         assert held.wait(5)
-        took = refused_in_time(lambda: db.execute_sql("SELECT 1"), 3.0)
+        with caplog.at_level(logging.WARNING, logger="core.db"):
+            took = refused_in_time(lambda: db.execute_sql("SELECT 1"), 3.0)
+            refused_in_time(lambda: db.execute_sql("SELECT 1"), 3.0)
         assert took >= 0.9  # it waited for a connection to come free first
+        said = [r.getMessage() for r in caplog.records if r.name == "core.db"]
+        assert len(said) == 1 and "DB_POOL_SIZE" in said[0]  # an operator hears of it, once a minute at most
     finally:
         release.set()
         holder.join(10)

@@ -124,7 +124,7 @@ def test_a_broken_profile_counts_as_srgb_with_a_log_line_never_a_failure(engine,
     assert "colour profile unreadable" in caplog.text
 
 
-def test_a_cmyk_photo_with_its_profile_is_converted_to_srgb_not_tagged(engine):
+def test_a_cmyk_photo_comes_back_rgb_and_untagged(engine):
     cmyk = ImageCms.profileToProfile(photo(), SRGB, ImageCms.ImageCmsProfile(io.BytesIO(ADOBE)),
                                      outputMode="RGB").convert("CMYK")  # any CMYK photo, no profile
     result = run(encode(cmyk, "JPEG"), engine)

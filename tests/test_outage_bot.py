@@ -66,6 +66,16 @@ def test_a_photo_during_an_outage_is_answered_with_the_same_message(bot, pg_prox
     assert_only_outages_were_raised(bot)
 
 
+def test_a_button_pressed_during_an_outage_stops_spinning_and_says_why(bot, pg_proxy):
+    ann = Person(9303)
+    bot.send(ann.text("/start"))
+    pg_proxy.refuse()
+    bot.send(ann.press(f"rs:j{'0' * 32}:mode:sticker"))  # "make it a sticker" under a result
+    [answer] = bot.api.calls_to("answerCallbackQuery")
+    assert answer.params["text"] == UNAVAILABLE_EN
+    assert_only_outages_were_raised(bot)
+
+
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_the_message_is_in_the_persons_language_even_on_first_contact(bot, pg_proxy, language):
     assert "unavailable" in CATALOGUE[language]  # its own words, not English as a fallback
